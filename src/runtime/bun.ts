@@ -1,0 +1,161 @@
+/**
+ * The Bun runtime adapter: `Bun.serve`, Bun's `fetch` extensions and
+ * process signals.
+ */
+import type { ServerWebSocket as BunSocket } from "bun";
+import type {
+  RequestContext,
+  RunningServer,
+  Runtime,
+  ServeOptions,
+  ServerSocket,
+  ServerSocketHandlers,
+  UpstreamInit,
+  UpstreamSocketOptions,
+} from "./types.ts";
+
+interface SocketData {
+  handlers: ServerSocketHandlers;
+  socket?: ServerSocket;
+}
+
+function wrapSocket(ws: BunSocket<SocketData>): ServerSocket {
+  const existing = ws.data.socket;
+  if (existing) return existing;
+
+  const socket: ServerSocket = {
+    // Bun returns -1 when the frame was queued under backpressure and 0 when
+    // it was dropped; both mean the caller must wait for `drain`.
+    send: (data) => ws.send(data) > 0,
+    close: (code, reason) => ws.close(code, reason),
+    get bufferedAmount() {
+      return ws.getBufferedAmount();
+    },
+  };
+  ws.data.socket = socket;
+  return socket;
+}
+
+function serve(options: ServeOptions): RunningServer {
+  const tls = options.tls?.map((pair) => ({
+    cert: pair.cert,
+    key: pair.key,
+    ...(pair.serverName === undefined ? {} : { serverName: pair.serverName }),
+  }));
+
+  const server = Bun.serve<SocketData>({
+    hostname: options.hostname,
+    port: options.port,
+    reusePort: options.reusePort ?? false,
+    development: false,
+    // `2 ** 40` rather than `1 << 40`, which is 256 in JavaScript.
+    maxRequestBodySize: options.maxRequestBodySize ?? 2 ** 40,
+    idleTimeout: options.idleTimeout ?? 10,
+    ...(tls && tls.length > 0 ? { tls } : {}),
+    fetch(request, bunServer) {
+      const context: RequestContext = {
+        get remoteAddress() {
+          return bunServer.requestIP(request)?.address ?? "";
+        },
+        disableTimeout: () => bunServer.timeout(request, 0),
+        upgrade(upgradeOptions) {
+          const headers = new Headers();
+          if (upgradeOptions.protocol) {
+            headers.set("sec-websocket-protocol", upgradeOptions.protocol);
+          }
+          if (upgradeOptions.extensions) {
+            headers.set("sec-websocket-extensions", upgradeOptions.extensions);
+          }
+          const upgraded = bunServer.upgrade(request, {
+            data: { handlers: upgradeOptions.handlers },
+            headers,
+          });
+          // Bun ignores the returned response once the upgrade succeeded.
+          return upgraded ? new Response(null) : undefined;
+        },
+        clientGone: request.signal,
+      };
+      return options.handler(request, context);
+    },
+    error() {
+      return new Response("Internal Server Error\n", {
+        status: 500,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    },
+    websocket: {
+      // Relight relays frames as they are; compressing again costs CPU for nothing.
+      perMessageDeflate: false,
+      idleTimeout: 0,
+      sendPings: true,
+      open: (ws) => ws.data.handlers.open(wrapSocket(ws)),
+      message: (ws, message) => {
+        const data = typeof message === "string" ? message : new Uint8Array(message);
+        ws.data.handlers.message(wrapSocket(ws), data);
+      },
+      close: (ws, code, reason) => ws.data.handlers.close(wrapSocket(ws), code, reason),
+      drain: (ws) => ws.data.handlers.drain(wrapSocket(ws)),
+    },
+  });
+
+  return {
+    hostname: server.hostname ?? options.hostname,
+    port: server.port ?? options.port,
+    stop: (closeActive) => server.stop(closeActive),
+    get pendingRequests() {
+      return server.pendingRequests;
+    },
+  };
+}
+
+function fetchUpstream(url: string, init: UpstreamInit): Promise<Response> {
+  return fetch(url, {
+    method: init.method,
+    headers: init.headers,
+    body: init.body,
+    redirect: "manual",
+    // Bun would otherwise decode the body but keep `Content-Encoding`.
+    decompress: false,
+    ...(init.body ? { duplex: "half" } : {}),
+    ...(init.signal ? { signal: init.signal } : {}),
+  } as RequestInit);
+}
+
+function createFetch(options: { unixSocket?: string }): typeof fetch {
+  const socketPath = options.unixSocket;
+  if (socketPath === undefined) return fetch;
+
+  const unixFetch = (input: string | URL | Request, init?: RequestInit) =>
+    fetch(input, { ...init, unix: socketPath } as RequestInit);
+  return Object.assign(unixFetch, { preconnect: fetch.preconnect });
+}
+
+function connectWebSocket(url: string, options: UpstreamSocketOptions): WebSocket {
+  const headers: Record<string, string> = {};
+  options.headers?.forEach((value, name) => {
+    headers[name] = value;
+  });
+  // Bun's WebSocket constructor accepts headers, which the standard one does not.
+  const BunWebSocket = WebSocket as unknown as new (
+    url: string,
+    options: { headers: Record<string, string>; protocols?: string[] },
+  ) => WebSocket;
+  return new BunWebSocket(url, {
+    headers,
+    ...(options.protocols && options.protocols.length > 0 ? { protocols: options.protocols } : {}),
+  });
+}
+
+function onSignal(signal: NodeJS.Signals, listener: () => void): () => void {
+  process.on(signal, listener);
+  return () => process.off(signal, listener);
+}
+
+export const bunRuntime: Runtime = {
+  name: "bun",
+  serve,
+  fetchUpstream,
+  createFetch,
+  connectWebSocket,
+  onSignal,
+};

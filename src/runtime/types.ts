@@ -1,0 +1,119 @@
+/**
+ * The runtime adapter contract. Everything outside `src/runtime/` sees plain
+ * `Request`/`Response` and these interfaces; only the adapters call `Bun.*`
+ * or `Deno.*`.
+ */
+
+/** A certificate and its private key, both PEM text. */
+export interface TlsCertificate {
+  cert: string;
+  key: string;
+  /** SNI name this pair is served for; omitted for the default certificate. */
+  serverName?: string;
+}
+
+/** Per-request facts and abilities that only the runtime's server knows. */
+export interface RequestContext {
+  /** Peer IP address of the TCP connection (no port). */
+  readonly remoteAddress: string;
+  /** Turns off the server's idle timeout for this request, for long streams. */
+  disableTimeout(): void;
+  /**
+   * Accepts a WebSocket upgrade for this request and returns the response the
+   * handler must return. `protocol` and `extensions` are the values agreed
+   * with the upstream, sent back as `Sec-WebSocket-Protocol`/`-Extensions`.
+   * Returns undefined when the request cannot be upgraded.
+   */
+  upgrade(options: UpgradeOptions): Response | undefined;
+  /** Aborts when the client disconnects before the response is complete. */
+  readonly clientGone: AbortSignal;
+}
+
+export interface UpgradeOptions {
+  protocol?: string;
+  extensions?: string;
+  handlers: ServerSocketHandlers;
+}
+
+/** The client side of a proxied WebSocket, as seen by the server. */
+export interface ServerSocket {
+  /** Sends a frame; returns false when it was queued under backpressure. */
+  send(data: string | Uint8Array): boolean;
+  close(code?: number, reason?: string): void;
+  /** Bytes queued and not yet written to the client. */
+  readonly bufferedAmount: number;
+}
+
+export interface ServerSocketHandlers {
+  open(socket: ServerSocket): void;
+  message(socket: ServerSocket, data: string | Uint8Array): void;
+  close(socket: ServerSocket, code: number, reason: string): void;
+  /** Called when the send queue has drained after backpressure. */
+  drain(socket: ServerSocket): void;
+}
+
+export type RequestHandler = (
+  request: Request,
+  context: RequestContext,
+) => Response | Promise<Response>;
+
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  handler: RequestHandler;
+  /** Certificates for HTTPS; the first one without `serverName` is the default. */
+  tls?: TlsCertificate[];
+  /** Lets a second server bind the same port, for certificate swaps. */
+  reusePort?: boolean;
+  /** Largest request body accepted, in bytes. Default: unlimited. */
+  maxRequestBodySize?: number;
+  /** Seconds a connection may stay idle. Default 10; 0 turns it off. */
+  idleTimeout?: number;
+}
+
+export interface RunningServer {
+  readonly hostname: string;
+  /** The bound port, useful when port 0 was requested. */
+  readonly port: number;
+  /**
+   * Stops accepting connections. With `closeActive` false, open connections
+   * and WebSockets keep going until they finish.
+   */
+  stop(closeActive: boolean): Promise<void>;
+  /** Connections whose responses are still being written. */
+  readonly pendingRequests: number;
+}
+
+export interface UpstreamInit {
+  method: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamSocketOptions {
+  protocols?: string[];
+  headers?: Headers;
+}
+
+/** Options for a fetch function bound to one origin. */
+export interface OriginFetchOptions {
+  /** Unix socket path; when set, URLs are sent as `http://localhost/...` over it. */
+  unixSocket?: string;
+}
+
+export interface Runtime {
+  readonly name: "bun" | "deno";
+  serve(options: ServeOptions): RunningServer;
+  /**
+   * Sends a proxied request upstream: redirects are returned, never followed,
+   * and bodies pass through byte for byte with `Content-Encoding` kept.
+   */
+  fetchUpstream(url: string, init: UpstreamInit): Promise<Response>;
+  /** Returns a `fetch` for API calls, over a unix socket when one is given. */
+  createFetch(options: OriginFetchOptions): typeof fetch;
+  /** Opens a WebSocket to an upstream app. */
+  connectWebSocket(url: string, options: UpstreamSocketOptions): WebSocket;
+  /** Registers a signal handler and returns a function that removes it. */
+  onSignal(signal: "SIGHUP" | "SIGINT" | "SIGTERM", listener: () => void): () => void;
+}
