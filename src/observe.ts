@@ -1,0 +1,30 @@
+/**
+ * Events that the router reports for metrics. The router calls these at each
+ * state change; the admin server's Prometheus metrics implement them. `app`
+ * is always a VM's hostname or a configured site pattern, never a request's
+ * Host header, so label values stay bounded.
+ */
+
+export type WakeResult = "ok" | "timeout" | "resume_failed" | "slicer_unreachable" | "stopped";
+export type PauseResult = "ok" | "failed";
+
+export interface Observer {
+  /** A proxied request finished with `status` after `durationMs`. */
+  requestFinished(app: string, status: number, durationMs: number): void;
+  /** A wake ended, measured from the first waiting request to ready or failure. */
+  wakeFinished(app: string, result: WakeResult, durationMs: number): void;
+  pauseFinished(app: string, result: PauseResult): void;
+  /** One call to slicerd; `status` is the HTTP status, or 0 when no answer came. */
+  slicerCall(endpoint: string, status: number, durationMs: number): void;
+  /** An index refresh from `GET /nodes` ended. */
+  indexRefreshed(ok: boolean): void;
+}
+
+/** An observer that records nothing, for tests and tools that need none. */
+export const noopObserver: Observer = {
+  requestFinished() {},
+  wakeFinished() {},
+  pauseFinished() {},
+  slicerCall() {},
+  indexRefreshed() {},
+};
