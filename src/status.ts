@@ -1,0 +1,36 @@
+/**
+ * The status report that a running Relight serves at the admin server's
+ * `GET /status` and that `relight status` prints.
+ */
+
+export type VmState = "running" | "pausing" | "paused" | "resuming" | "stopped" | "unknown";
+
+export interface VmStatus {
+  hostname: string;
+  hostGroup: string;
+  tags: string[];
+  ip: string;
+  state: VmState;
+  /** Last request start or end, or WebSocket activity, as ISO 8601; null if none since start. */
+  lastActivity: string | null;
+  inFlightRequests: number;
+  openWebSockets: number;
+  /** Effective idle timeout in ms, or null when the VM is never paused. */
+  idleTimeoutMs: number | null;
+}
+
+export interface StatusReport {
+  slicer: {
+    /** Whether the last call to slicerd got an answer. */
+    reachable: boolean;
+    /** When slicerd last answered, as ISO 8601, or null. */
+    lastAnswerAt: string | null;
+  };
+  index: {
+    /** When the VM index was last refreshed, as ISO 8601, or null before the first refresh. */
+    refreshedAt: string | null;
+    /** Age of the index in ms, or null before the first refresh. */
+    ageMs: number | null;
+  };
+  vms: VmStatus[];
+}
