@@ -1,0 +1,99 @@
+/**
+ * Sets up LogTape for the whole process from the `log` section of
+ * relight.yaml: one sink that writes logfmt text or JSON lines, secret
+ * redaction on every line, counting of repeated warnings and errors, and the
+ * optional access log.
+ */
+import {
+  configureSync,
+  getJsonLinesFormatter,
+  getLogfmtFormatter,
+  type LogRecord,
+  resetSync,
+  type TextFormatter,
+} from "@logtape/logtape";
+import process from "node:process";
+import type { LogConfig } from "../config/types.ts";
+import { accessLogCategory } from "./access.ts";
+import { redactRecord, redactText } from "./redact.ts";
+import { createRepeatFilter, type RepeatFilter } from "./repeats.ts";
+
+/** Default time after which counts of repeated warnings and errors are logged, in ms. */
+export const defaultRepeatIntervalMs = 60_000;
+
+export interface LoggingOptions {
+  /** Secret values replaced by `[REDACTED]` wherever they appear, such as the slicerd and admin tokens. */
+  secrets?: readonly (string | undefined)[];
+  /** Receives each formatted line, newline included. Default: writes to stderr. */
+  write?: (line: string) => void;
+  /**
+   * Interval in ms at which repeated warnings and errors are summarised.
+   * Default 60 s; 0 turns the timer off, so only `flushRepeats()` logs counts.
+   */
+  repeatIntervalMs?: number;
+}
+
+export interface LoggingHandle {
+  /** Logs the counts of repeated warnings and errors now. */
+  flushRepeats(): void;
+  /** Logs the remaining counts and detaches the sink; later records are dropped. */
+  close(): void;
+}
+
+let current: RepeatFilter | undefined;
+
+function selectFormatter(format: LogConfig["format"]): TextFormatter {
+  if (format === "json") {
+    return getJsonLinesFormatter({ categorySeparator: ".", properties: "flatten" });
+  }
+  return getLogfmtFormatter();
+}
+
+function writeToStderr(line: string): void {
+  process.stderr.write(line);
+}
+
+/**
+ * Configures logging for the process, replacing any earlier configuration,
+ * so a config reload calls it again with the new settings and secrets.
+ */
+export function configureLogging(log: LogConfig, options: LoggingOptions = {}): LoggingHandle {
+  current?.close();
+
+  const secrets = (options.secrets ?? []).filter((s): s is string => s !== undefined && s !== "");
+  const formatter = selectFormatter(log.format);
+  const write = options.write ?? writeToStderr;
+  const repeats = createRepeatFilter(options.repeatIntervalMs ?? defaultRepeatIntervalMs);
+  current = repeats;
+
+  const sink = (record: LogRecord) => {
+    const line = formatter(redactRecord(record, secrets));
+    write(redactText(line, secrets));
+  };
+
+  configureSync({
+    reset: true,
+    sinks: { main: sink },
+    filters: { repeats: repeats.filter },
+    loggers: [
+      { category: ["relight"], sinks: ["main"], filters: ["repeats"], lowestLevel: log.level },
+      {
+        // The access log has its own switch and is written at any `log.level`.
+        category: accessLogCategory,
+        sinks: ["main"],
+        parentSinks: "override",
+        lowestLevel: log.access ? "info" : null,
+      },
+      { category: ["logtape", "meta"], sinks: ["main"], lowestLevel: "warning" },
+    ],
+  });
+
+  return {
+    flushRepeats: () => repeats.flush(),
+    close() {
+      repeats.close();
+      if (current === repeats) current = undefined;
+      resetSync();
+    },
+  };
+}

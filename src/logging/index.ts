@@ -1,0 +1,8 @@
+export { type AccessEntry, logAccess } from "./access.ts";
+export {
+  configureLogging,
+  defaultRepeatIntervalMs,
+  type LoggingHandle,
+  type LoggingOptions,
+} from "./configure.ts";
+export { redacted, redactText } from "./redact.ts";
