@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { metricsCases } from "./metrics.cases.ts";
+
+registerBunCases(metricsCases);

@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { serverCases } from "./server.cases.ts";
+
+registerBunCases(serverCases);
