@@ -1,0 +1,180 @@
+/**
+ * The contestants: programs that serve the upstream app to a client, each
+ * started on loopback as its own process. All of them proxy to the same
+ * upstream origin, and `direct` is the upstream itself.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { firstLine, freePort, type Started, startProcess, waitForPort } from "./processes.ts";
+
+export interface Contestant {
+  name: string;
+  /** Origin the client connects to, such as http://127.0.0.1:40123. */
+  origin: string;
+  /** Host header the client sends, which routers route by. */
+  host: string;
+  /** Process whose tree's memory is the proxy's memory. Absent for `direct`. */
+  pid?: number;
+  /** Whether WebSocket upgrades pass through. */
+  webSocket: boolean;
+  /** Command line shown in the report. */
+  command: string;
+  stop(): Promise<void>;
+}
+
+/** Host header sent to every contestant; Relight routes it to the bench VM. */
+export const benchHost = "bench.relight.test";
+
+const scriptDir = import.meta.dirname;
+
+/** A running upstream app: its origin and the process serving it. */
+export interface Upstream {
+  origin: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the upstream app on 127.0.0.1 as its own Bun process. */
+export async function startUpstream(): Promise<Upstream> {
+  const started = startProcess("upstream app", process.execPath, [
+    join(scriptDir, "upstream-app.ts"),
+  ]);
+  const port = Number(await firstLine(started));
+  return { origin: `http://127.0.0.1:${port}`, pid: started.child.pid!, stop: started.stop };
+}
+
+export function directContestant(upstream: Upstream): Contestant {
+  return {
+    name: "direct",
+    origin: upstream.origin,
+    host: benchHost,
+    webSocket: true,
+    command: "the upstream app itself (no proxy)",
+    stop: async () => {},
+  };
+}
+
+function withTempDir(started: Started, dir: string): () => Promise<void> {
+  return async () => {
+    await started.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+/** Starts a bare `Bun.serve` + `fetch` proxy. */
+export async function startBare(upstream: Upstream): Promise<Contestant> {
+  const script = join(scriptDir, "bare-proxy.ts");
+  const started = startProcess("bare Bun proxy", process.execPath, [script], {
+    env: { UPSTREAM: upstream.origin },
+  });
+  const port = Number(await firstLine(started));
+  return {
+    name: "bare-bun",
+    origin: `http://127.0.0.1:${port}`,
+    host: benchHost,
+    pid: started.child.pid!,
+    webSocket: false,
+    command: `UPSTREAM=${upstream.origin} bun scripts/bench/bare-proxy.ts`,
+    stop: started.stop,
+  };
+}
+
+function nginxConfig(dir: string, port: number, upstreamHostPort: string): string {
+  return `daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events {
+  worker_connections 20000;
+}
+worker_rlimit_nofile 40000;
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    "" "";
+  }
+  upstream app {
+    server ${upstreamHostPort};
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 1h;
+    }
+  }
+}
+`;
+}
+
+/** Starts nginx with one worker and a keep-alive upstream pool. */
+export async function startNginx(upstream: Upstream): Promise<Contestant> {
+  const dir = mkdtempSync(join(tmpdir(), "relight-bench-nginx-"));
+  const port = await freePort();
+  const config = join(dir, "nginx.conf");
+  writeFileSync(config, nginxConfig(dir, port, new URL(upstream.origin).host));
+
+  const args = ["-e", "stderr", "-p", dir, "-c", config];
+  const started = startProcess("nginx", "nginx", args);
+  await waitForPort(started, port);
+  return {
+    name: "nginx",
+    origin: `http://127.0.0.1:${port}`,
+    host: benchHost,
+    pid: started.child.pid!,
+    webSocket: true,
+    command: `nginx ${args.join(" ")} (worker_processes 1, keepalive 128, proxy_buffering off)`,
+    stop: withTempDir(started, dir),
+  };
+}
+
+/** Starts Caddy with one `reverse_proxy` site on a loopback port. */
+export async function startCaddy(upstream: Upstream): Promise<Contestant> {
+  const dir = mkdtempSync(join(tmpdir(), "relight-bench-caddy-"));
+  const port = await freePort();
+  const config = join(dir, "Caddyfile");
+  // A site address of `:port` matches any Host header, and `bind` keeps it on loopback.
+  writeFileSync(
+    config,
+    `{
+  admin off
+  auto_https off
+}
+:${port} {
+  bind 127.0.0.1
+  reverse_proxy ${new URL(upstream.origin).host}
+}
+`,
+  );
+
+  const args = ["run", "--config", config, "--adapter", "caddyfile"];
+  const started = startProcess("caddy", "caddy", args, {
+    env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+  });
+  await waitForPort(started, port);
+  return {
+    name: "caddy",
+    origin: `http://127.0.0.1:${port}`,
+    host: benchHost,
+    pid: started.child.pid!,
+    webSocket: true,
+    command: `caddy ${args.join(" ")} (reverse_proxy, default GOMAXPROCS)`,
+    stop: withTempDir(started, dir),
+  };
+}
