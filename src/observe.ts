@@ -7,6 +7,7 @@
 
 export type WakeResult = "ok" | "timeout" | "resume_failed" | "slicer_unreachable" | "stopped";
 export type PauseResult = "ok" | "failed";
+export type CertificateOrderResult = "issued" | "failed";
 
 export interface Observer {
   /** A proxied request finished with `status` after `durationMs`. */
@@ -18,6 +19,8 @@ export interface Observer {
   slicerCall(endpoint: string, status: number, durationMs: number): void;
   /** An index refresh from `GET /nodes` ended. */
   indexRefreshed(ok: boolean): void;
+  /** An ACME order ended, new or renewal, after `durationMs`. */
+  certificateOrder(result: CertificateOrderResult, durationMs: number): void;
 }
 
 /** An observer that records nothing, for tests and tools that need none. */
@@ -27,4 +30,5 @@ export const noopObserver: Observer = {
   pauseFinished() {},
   slicerCall() {},
   indexRefreshed() {},
+  certificateOrder() {},
 };
