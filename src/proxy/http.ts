@@ -1,0 +1,171 @@
+/** Proxies one HTTP request to an upstream and streams the response back. */
+import { getLogger } from "../log.ts";
+import { runtime } from "../runtime/index.ts";
+import type { RequestContext } from "../runtime/index.ts";
+import { cleanResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import {
+  badGateway,
+  clientClosedRequest,
+  clientGoneResponse,
+  isConnectFailure,
+} from "./responses.ts";
+import {
+  type ExchangeHooks,
+  formatUpstream,
+  type ProxyOptions,
+  type Upstream,
+  UpstreamConnectError,
+} from "./types.ts";
+
+const log = getLogger("proxy");
+
+/**
+ * Largest `Content-Length`, in bytes, for which the exchange counts as over
+ * when the response is handed back. Larger and unknown-length bodies are
+ * watched to the end, which costs a stream per response.
+ */
+export const smallBodyLimit = 64 * 1024;
+
+export async function proxyHttp(
+  request: Request,
+  context: RequestContext,
+  upstream: Upstream,
+  options: ProxyOptions,
+  hooks: ExchangeHooks,
+): Promise<Response> {
+  const url = `http://${formatUpstream(upstream)}${pathAndQuery(request.url)}`;
+  const headers = upstreamRequestHeaders(request.headers, {
+    peer: context.remoteAddress,
+    proto: options.proto,
+    trustedProxies: options.trustedProxies,
+    webSocket: false,
+  });
+
+  let response: Response;
+  try {
+    response = await runtime.fetchUpstream(url, {
+      method: request.method,
+      headers,
+      body: request.body,
+      // Aborts the upstream request, and its response body, when the client disconnects.
+      signal: context.clientGone,
+    });
+  } catch (error) {
+    if (context.clientGone.aborted) {
+      hooks.onEnd(clientClosedRequest);
+      return clientGoneResponse();
+    }
+    if (isConnectFailure(error)) throw new UpstreamConnectError(upstream, { cause: error });
+
+    log.warn("upstream request failed", { upstream: formatUpstream(upstream), error });
+    hooks.onEnd(502);
+    return badGateway();
+  }
+
+  const status = response.status;
+  response = withCleanHeaders(response);
+
+  const body = response.body;
+  const length = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (body === null || request.method === "HEAD" || length <= smallBodyLimit) {
+    hooks.onEnd(status);
+    return response;
+  }
+
+  // A streaming body (SSE, chunked, a long download) may stay quiet for longer
+  // than the listener's idle timeout; the client decides when to give up.
+  context.disableTimeout();
+  // NOTE: On Bun 1.4.5 a response built from a JavaScript ReadableStream goes
+  // out chunked, so bodies above smallBodyLimit lose their Content-Length.
+  const watched = watchBody(body, upstream, context.clientGone, () => hooks.onEnd(status));
+  return new Response(watched, {
+    status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
+/** Returns the path and query of an absolute URL, without parsing all of it. */
+function pathAndQuery(url: string): string {
+  const authorityStart = url.indexOf("//");
+  const pathStart = url.indexOf("/", authorityStart === -1 ? 0 : authorityStart + 2);
+  return pathStart === -1 ? "/" : url.slice(pathStart);
+}
+
+/**
+ * Cleans the response headers in place where the runtime allows it (Bun),
+ * which keeps the original body and its Content-Length. Where fetch
+ * responses have immutable headers (the Fetch standard, Deno), it copies.
+ */
+function withCleanHeaders(response: Response): Response {
+  try {
+    cleanResponseHeaders(response.headers);
+    return response;
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+
+  const headers = new Headers(response.headers);
+  cleanResponseHeaders(headers);
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+/**
+ * Wraps a response body to learn when it ends: read to the end, cancelled by
+ * the client, or failed upstream. The wrapper pulls one chunk per read from
+ * the client side, so backpressure passes through.
+ */
+function watchBody(
+  body: ReadableStream<Uint8Array>,
+  upstream: Upstream,
+  clientGone: AbortSignal,
+  onEnd: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clientGone.removeEventListener("abort", end);
+    onEnd();
+  };
+  // Covers a disconnect while no read is pending, in case the server stops
+  // pulling without cancelling the stream.
+  clientGone.addEventListener("abort", end, { once: true });
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          // Erroring the stream makes the server cut the client connection,
+          // so the client sees a truncated body rather than a short success.
+          if (!ended) {
+            log.warn("upstream response failed", { upstream: formatUpstream(upstream), error });
+          }
+          end();
+          controller.error(error);
+          return;
+        }
+
+        if (chunk.done) {
+          end();
+          controller.close();
+          return;
+        }
+        controller.enqueue(chunk.value);
+      },
+      cancel(reason) {
+        end();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

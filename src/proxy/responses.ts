@@ -1,0 +1,49 @@
+/** Short client-facing error responses and the status codes of the proxy. */
+
+/** nginx's status for a client that disconnected before the response was ready. */
+export const clientClosedRequest = 499;
+
+/** A 502 whose body reveals nothing about the upstream or the failure. */
+export function badGateway(): Response {
+  return new Response("Bad Gateway\n", {
+    status: 502,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+export function badRequest(message: string): Response {
+  return new Response(`${message}\n`, {
+    status: 400,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** A response for a client that is gone; nobody reads it. */
+export function clientGoneResponse(): Response {
+  return new Response(null, { status: clientClosedRequest });
+}
+
+/**
+ * Returns true for errors that mean no connection was made: the Bun codes
+ * (`ECONNREFUSED` and the like, and `ConnectionRefused` in older versions)
+ * and the OS messages Deno's fetch puts in its error text.
+ */
+export function isConnectFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && connectErrorCodes.has(code)) return true;
+
+  const text = `${error.message} ${String(error.cause ?? "")}`;
+  return /connection refused|no route to host|network is unreachable|host is down/i.test(text);
+}
+
+const connectErrorCodes = new Set([
+  "ECONNREFUSED",
+  "ConnectionRefused",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EADDRNOTAVAIL",
+  "FailedToOpenSocket",
+]);

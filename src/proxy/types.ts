@@ -1,0 +1,51 @@
+import type { TrustedProxies } from "./trusted.ts";
+
+/** The VM address a request is sent to. */
+export interface Upstream {
+  /** IPv4 or IPv6 address (or name) of the VM. */
+  hostname: string;
+  port: number;
+}
+
+export interface ProxyOptions {
+  /** Peers whose `X-Forwarded-*` headers are kept; from `parseTrustedProxies`. */
+  trustedProxies: TrustedProxies;
+  /** The listener's scheme, sent as `X-Forwarded-Proto`. */
+  proto: "http" | "https";
+  /**
+   * Bytes a WebSocket relay may hold for a side that is not reading before it
+   * closes both sides with 1008. Default 32 MiB, twice Bun's default maximum
+   * message size.
+   */
+  webSocketBufferLimit?: number;
+}
+
+export interface ExchangeHooks {
+  /**
+   * Called exactly once when the exchange is over, with the status sent to
+   * the client: 101 for a WebSocket (after both sides closed), 499 when the
+   * client disconnected before a response was ready. Not called when
+   * `proxyRequest` rejects with `UpstreamConnectError`, because then nothing
+   * was sent and the caller still owns the exchange (it may retry with the
+   * same hooks).
+   */
+  onEnd(status: number): void;
+}
+
+/**
+ * Thrown (rejected) when no connection to the upstream could be made, before
+ * anything was sent to the client, so the router can check the VM's state,
+ * wake it and retry a bodiless request.
+ */
+export class UpstreamConnectError extends Error {
+  constructor(upstream: Upstream, options?: { cause: unknown }) {
+    super(`connecting to upstream ${formatUpstream(upstream)} failed`, options);
+    this.name = "UpstreamConnectError";
+  }
+}
+
+/** Formats an upstream as `host:port`, with brackets around an IPv6 address. */
+export function formatUpstream(upstream: Upstream): string {
+  const host = upstream.hostname.includes(":") ? `[${upstream.hostname}]` : upstream.hostname;
+  return `${host}:${upstream.port}`;
+}

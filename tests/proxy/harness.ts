@@ -1,0 +1,211 @@
+/**
+ * Test servers for the proxy cases: upstream apps and a proxy under test,
+ * each served with `runtime.serve` on an ephemeral loopback port, plus a raw
+ * TCP client and server for byte-level control of HTTP/1.1 messages.
+ */
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import {
+  parseTrustedProxies,
+  type ProxyOptions,
+  proxyRequest,
+  type Upstream,
+} from "../../src/proxy/index.ts";
+import { type RequestHandler, type RunningServer, runtime } from "../../src/runtime/index.ts";
+
+export const loopback = "127.0.0.1";
+
+/** Stop tasks for the servers a case started. `stopAll` runs them, also when the case failed. */
+export class Cleanup {
+  #tasks: (() => Promise<void> | void)[] = [];
+
+  add(task: () => Promise<void> | void): void {
+    this.#tasks.push(task);
+  }
+
+  async stopAll(): Promise<void> {
+    const tasks = this.#tasks.reverse();
+    this.#tasks = [];
+    for (const task of tasks) await task();
+  }
+}
+
+/** Starts an upstream app on an ephemeral loopback port. */
+export function startUpstream(cleanup: Cleanup, handler: RequestHandler): RunningServer & Upstream {
+  const server = runtime.serve({ hostname: loopback, port: 0, handler });
+  cleanup.add(() => server.stop(true));
+  return Object.assign(server, { hostname: loopback });
+}
+
+export interface ProxyUnderTest {
+  port: number;
+  /** Statuses passed to `onEnd`, in call order. */
+  ends: number[];
+  /** Errors `proxyRequest` rejected with; the client gets a 503 for each. */
+  rejections: unknown[];
+}
+
+export interface ProxySetup {
+  trustedProxies?: string[];
+  proto?: "http" | "https";
+  /** The proxy listener's idle timeout in seconds. */
+  idleTimeout?: number;
+  webSocketBufferLimit?: number;
+}
+
+/** Starts a server whose handler sends every request through `proxyRequest`. */
+export function startProxy(
+  cleanup: Cleanup,
+  upstream: Upstream,
+  setup: ProxySetup = {},
+): ProxyUnderTest {
+  const options: ProxyOptions = {
+    trustedProxies: parseTrustedProxies(setup.trustedProxies ?? []),
+    proto: setup.proto ?? "http",
+    ...(setup.webSocketBufferLimit === undefined
+      ? {}
+      : { webSocketBufferLimit: setup.webSocketBufferLimit }),
+  };
+  const ends: number[] = [];
+  const rejections: unknown[] = [];
+
+  const server = runtime.serve({
+    hostname: loopback,
+    port: 0,
+    ...(setup.idleTimeout === undefined ? {} : { idleTimeout: setup.idleTimeout }),
+    handler: async (request, context) => {
+      const hooks = { onEnd: (status: number) => ends.push(status) };
+      try {
+        return await proxyRequest(request, context, upstream, options, hooks);
+      } catch (error) {
+        rejections.push(error);
+        return new Response("upstream connect failed\n", { status: 503 });
+      }
+    },
+  });
+  cleanup.add(() => server.stop(true));
+  return { port: server.port, ends, rejections };
+}
+
+/** Resolves once `condition` holds; rejects naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await sleep(10);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits long enough for a stray second `onEnd` call to show up. */
+export function settle(): Promise<void> {
+  return sleep(100);
+}
+
+export interface RawResponse {
+  status: number;
+  /** Header lines as sent, names lowercased, in order. */
+  headers: [string, string][];
+  body: string;
+}
+
+/** Returns every value of header `name` in a raw response. */
+export function headerValues(response: RawResponse, name: string): string[] {
+  return response.headers.filter(([key]) => key === name).map(([, value]) => value);
+}
+
+/**
+ * Sends a raw HTTP/1.1 request and reads until the server closes the
+ * connection, so the request should carry `Connection: close`.
+ */
+export function rawRequest(port: number, lines: string[], body = ""): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: loopback, port });
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      try {
+        resolve(parseRawResponse(Buffer.concat(chunks).toString("latin1")));
+      } catch (error) {
+        reject(error);
+      }
+    });
+    socket.write(`${lines.join("\r\n")}\r\n\r\n${body}`);
+  });
+}
+
+function parseRawResponse(text: string): RawResponse {
+  const headEnd = text.indexOf("\r\n\r\n");
+  if (headEnd === -1) throw new Error(`incomplete response: ${JSON.stringify(text)}`);
+
+  const [statusLine = "", ...headerLines] = text.slice(0, headEnd).split("\r\n");
+  const headers = headerLines.map((line): [string, string] => {
+    const colon = line.indexOf(":");
+    return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
+  });
+  return {
+    status: Number(statusLine.split(" ")[1]),
+    headers,
+    body: text.slice(headEnd + 4),
+  };
+}
+
+/**
+ * Starts a raw TCP upstream that reads one request head and then hands the
+ * socket to `respond`, for responses no HTTP server library would send.
+ */
+export async function startRawUpstream(
+  cleanup: Cleanup,
+  respond: (socket: Socket, head: string) => void,
+): Promise<Upstream> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let head = "";
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      socket.off("data", onData);
+      respond(socket, head);
+    };
+    socket.on("data", onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, loopback, resolve));
+  cleanup.add(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("raw upstream has no port");
+  return { hostname: loopback, port: address.port };
+}
+
+/** Returns a loopback port with nothing listening on it. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, loopback, resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("probe server has no port");
+  return address.port;
+}
+
+/** Runs a case body with a fresh Cleanup and stops what it started afterwards. */
+export function withCleanup(body: (cleanup: Cleanup) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const cleanup = new Cleanup();
+    try {
+      await body(cleanup);
+    } finally {
+      await cleanup.stopAll();
+    }
+  };
+}

@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { headerCases } from "./header-cases.ts";
+
+registerBunCases(headerCases);
