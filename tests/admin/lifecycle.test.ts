@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { lifecycleCases } from "./lifecycle.cases.ts";
+
+registerBunCases(lifecycleCases);
