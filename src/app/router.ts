@@ -1,0 +1,184 @@
+/**
+ * The router's request handler: Host to site to VM, wake when needed, then
+ * hand the request to the proxy. Built on Hono with one catch-all route,
+ * because every path belongs to the app behind the host.
+ */
+import { Hono } from "hono";
+import type { SiteConfig } from "../config/types.ts";
+import { getLogger } from "../log.ts";
+import type { Observer } from "../observe.ts";
+import { type ProxyOptions, proxyRequest, UpstreamConnectError } from "../proxy/index.ts";
+import { InvalidHostError, normalizeHost } from "../routing/host.ts";
+import { matchSite, type SiteRoute } from "../routing/sites.ts";
+import type { RequestContext, RequestHandler } from "../runtime/index.ts";
+import type { Fleet } from "../vm/fleet.ts";
+import { WakeError } from "../vm/errors.ts";
+import type { Vm } from "../vm/vm.ts";
+import { errorResponse } from "./responses.ts";
+
+const log = getLogger("router");
+
+/** What the handler reads on each request; `sites` and `proxy` change on reload. */
+export interface RouterState {
+  fleet: Fleet;
+  observer: Observer;
+  sites(): readonly SiteConfig[];
+  proxyOptions(): ProxyOptions;
+}
+
+/** nginx's status for a client that disconnected before the response was ready. */
+const clientClosedRequest = 499;
+
+/** Result of finding the VM for a request: a VM, or the status to answer with. */
+type Resolution = { vm: Vm; route: SiteRoute } | { status: number; route?: SiteRoute };
+
+/** Finds the VM that serves `hostname`, refreshing the index for an unknown host. */
+export async function resolveHost(state: RouterState, hostname: string): Promise<Resolution> {
+  const route = matchSite(state.sites(), hostname);
+  if (route === undefined) return { status: 404 };
+
+  const known = state.fleet.find(route);
+  if (known) return { vm: known, route };
+
+  try {
+    await state.fleet.refreshForUnknownHost(hostname);
+  } catch {
+    // slicerd is down and this host is not in the index: it may be a VM that
+    // Relight has not seen yet, so answer 503, not 404.
+    return { status: 503, route };
+  }
+  const found = state.fleet.find(route);
+  return found ? { vm: found, route } : { status: 404, route };
+}
+
+function isWebSocketUpgrade(request: Request): boolean {
+  const upgrade = request.headers.get("upgrade");
+  if (upgrade === null) return false;
+  return upgrade.split(",").some((token) => token.trim().toLowerCase() === "websocket");
+}
+
+function statusForWakeError(error: WakeError): number {
+  return error.result === "resume_failed" ? 502 : 503;
+}
+
+/** Handles one request for the router's listener. */
+export async function handleRequest(
+  state: RouterState,
+  request: Request,
+  context: RequestContext,
+): Promise<Response> {
+  const started = performance.now();
+
+  let hostname: string;
+  try {
+    hostname = normalizeHost(request.headers.get("host"));
+  } catch (error) {
+    if (!(error instanceof InvalidHostError)) throw error;
+    log.debug("invalid host", { error: error.message });
+    return errorResponse(request, 400);
+  }
+
+  const resolution = await resolveHost(state, hostname);
+  if ("status" in resolution) {
+    const app = resolution.route?.site.pattern;
+    if (app !== undefined) {
+      state.observer.requestFinished(app, resolution.status, performance.now() - started);
+    }
+    return errorResponse(request, resolution.status);
+  }
+
+  const { vm, route } = resolution;
+  vm.settings = route.site;
+  const claim = vm.claim(isWebSocketUpgrade(request) ? "websocket" : "request");
+  const finish = (status: number) => {
+    claim.release();
+    state.observer.requestFinished(vm.hostname, status, performance.now() - started);
+  };
+
+  const failure = await waitForVm(vm, route, context);
+  if (failure !== undefined) {
+    finish(failure);
+    return errorResponse(request, failure);
+  }
+
+  return await forward(state, request, context, vm, route, finish);
+}
+
+/** Waits until `vm` is ready; returns the status to answer with when it is not. */
+async function waitForVm(
+  vm: Vm,
+  route: SiteRoute,
+  context: RequestContext,
+): Promise<number | undefined> {
+  try {
+    await vm.ensureReady(route.site.wakeTimeoutMs, context.clientGone);
+    return undefined;
+  } catch (error) {
+    if (context.clientGone.aborted) return clientClosedRequest;
+    if (error instanceof WakeError) return statusForWakeError(error);
+    log.error("wake failed unexpectedly", { vm: vm.hostname, error: String(error) });
+    return 502;
+  }
+}
+
+/**
+ * Proxies the request. When the VM refuses the connection, it was probably
+ * paused or moved behind Relight's back: the VM is checked and woken, and a
+ * bodiless request is sent again once. A request with a body cannot be
+ * replayed, so it gets a 502 while the wake runs on for the next request.
+ */
+async function forward(
+  state: RouterState,
+  request: Request,
+  context: RequestContext,
+  vm: Vm,
+  route: SiteRoute,
+  finish: (status: number) => void,
+): Promise<Response> {
+  const hooks = { onEnd: finish };
+  try {
+    return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), hooks);
+  } catch (error) {
+    if (!(error instanceof UpstreamConnectError)) {
+      finish(502);
+      log.error("proxy failed unexpectedly", { vm: vm.hostname, error: String(error) });
+      return errorResponse(request, 502);
+    }
+    log.warn("upstream connect failed, checking vm", { vm: vm.hostname, ip: vm.ip });
+  }
+
+  vm.markSuspect();
+  if (request.body !== null) {
+    vm.ensureReady(route.site.wakeTimeoutMs).catch(() => undefined);
+    finish(502);
+    return errorResponse(request, 502);
+  }
+
+  const failure = await waitForVm(vm, route, context);
+  if (failure !== undefined) {
+    finish(failure);
+    return errorResponse(request, failure);
+  }
+  try {
+    return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), hooks);
+  } catch {
+    log.warn("upstream connect failed after wake", { vm: vm.hostname, ip: vm.ip });
+    finish(502);
+    return errorResponse(request, 502);
+  }
+}
+
+function upstreamOf(vm: Vm): { hostname: string; port: number } {
+  return { hostname: vm.ip, port: vm.appPort };
+}
+
+/** Builds the Hono app for the router's listener. */
+export function createRouterHandler(state: RouterState): RequestHandler {
+  const app = new Hono<{ Bindings: { context: RequestContext } }>();
+  app.all("*", (c) => handleRequest(state, c.req.raw, c.env.context));
+  app.onError((error, c) => {
+    log.error("request failed", { error: String(error) });
+    return errorResponse(c.req.raw, 500);
+  });
+  return (request, context) => app.fetch(request, { context });
+}

@@ -1,0 +1,50 @@
+/**
+ * The on-demand TLS ask server. Caddy (and similar servers) call
+ * `GET /?domain=NAME` before getting a certificate for NAME; the answer is
+ * 200 only when NAME routes to a VM under the configured sites, paused VMs
+ * included. Unknown names share the router's index and flood guard.
+ */
+import { getLogger } from "./log.ts";
+import { resolveHost, type RouterState } from "./app/router.ts";
+import { InvalidHostError, normalizeHost } from "./routing/host.ts";
+import type { RequestHandler } from "./runtime/index.ts";
+
+const log = getLogger("ask");
+
+function plain(status: number, text: string): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/** Builds the ask server's handler over the router's state. */
+export function createAskHandler(state: RouterState): RequestHandler {
+  return async (request) => {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response(null, { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+
+    const domain = new URL(request.url).searchParams.get("domain");
+    if (domain === null || domain === "") return plain(400, "missing domain parameter");
+
+    let hostname: string;
+    try {
+      hostname = normalizeHost(domain);
+    } catch (error) {
+      if (!(error instanceof InvalidHostError)) throw error;
+      return plain(400, "invalid domain parameter");
+    }
+
+    const resolution = await resolveHost(state, hostname);
+    if ("vm" in resolution) return plain(200, "ok");
+
+    // Caddy refuses a certificate on any status but 2xx, so 503 while slicerd
+    // is unreachable still refuses, and tells an operator why.
+    if (resolution.status === 503) {
+      log.warn("ask answered without index", { domain: hostname });
+      return plain(503, "routing index unavailable");
+    }
+    return plain(404, "no app for this domain");
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * A typed client for the parts of the Slicer REST API that Relight uses:
+ * `GET /nodes`, `POST /vm/{hostname}/resume|pause|relaunch`. It speaks HTTP
+ * over a unix socket or to an http(s) URL, sends the Bearer token when one is
+ * configured, bounds every call by a timeout and validates every response.
+ */
+import * as v from "valibot";
+import type { SlicerConfig } from "../config/types.ts";
+import type { Observer } from "../observe.ts";
+import { noopObserver } from "../observe.ts";
+import { runtime } from "../runtime/index.ts";
+import { SlicerProtocolError, SlicerStatusError, SlicerUnreachableError } from "./errors.ts";
+
+/**
+ * A VM's status. slicerd reports exactly `Running` or `Paused`, and newer
+ * daemons also `Stopped`; any other value is `unknown`, never taken as paused.
+ */
+export type NodeStatus = "running" | "paused" | "stopped" | "unknown";
+
+/** One VM from `GET /nodes`. */
+export interface SlicerNode {
+  hostname: string;
+  hostGroup: string;
+  /** Plain IP address, without a CIDR suffix. */
+  ip: string;
+  tags: string[];
+  status: NodeStatus;
+  /** The `status` value as slicerd sent it, for logs. */
+  rawStatus: string;
+}
+
+const nodeSchema = v.object({
+  hostname: v.pipe(v.string(), v.nonEmpty()),
+  hostgroup: v.string(),
+  ip: v.string(),
+  tags: v.optional(v.nullable(v.array(v.string())), []),
+  status: v.optional(v.string(), ""),
+});
+
+const nodeListSchema = v.array(nodeSchema);
+
+const errorBodySchema = v.object({ error: v.string() });
+
+/** Result of one call, reported to listeners for reachability tracking. */
+export interface SlicerCallReport {
+  endpoint: string;
+  /** HTTP status, or 0 when no answer came. */
+  status: number;
+  durationMs: number;
+}
+
+export interface SlicerClientOptions {
+  observer?: Observer;
+  /** Called after every call, answered or not. */
+  onCall?: (report: SlicerCallReport) => void;
+}
+
+function parseStatus(raw: string): NodeStatus {
+  switch (raw) {
+    case "Running":
+      return "running";
+    case "Paused":
+      return "paused";
+    case "Stopped":
+      return "stopped";
+    default:
+      return "unknown";
+  }
+}
+
+/** Strips a CIDR suffix, because the create call reports `192.168.140.2/24`. */
+function plainAddress(ip: string): string {
+  const slash = ip.indexOf("/");
+  return slash === -1 ? ip : ip.slice(0, slash);
+}
+
+export class SlicerClient {
+  readonly #config: SlicerConfig;
+  readonly #fetch: typeof fetch;
+  readonly #baseUrl: string;
+  readonly #observer: Observer;
+  readonly #onCall: ((report: SlicerCallReport) => void) | undefined;
+
+  constructor(config: SlicerConfig, options: SlicerClientOptions = {}) {
+    this.#config = config;
+    if (config.socketPath === undefined) {
+      this.#fetch = runtime.createFetch({});
+      this.#baseUrl = config.url;
+    } else {
+      this.#fetch = runtime.createFetch({ unixSocket: config.socketPath });
+      // Over a unix socket the URL's host is ignored; `localhost` is the convention.
+      this.#baseUrl = "http://localhost";
+    }
+    this.#observer = options.observer ?? noopObserver;
+    this.#onCall = options.onCall;
+  }
+
+  /** Lists every VM on the host, in every host group. */
+  async listNodes(): Promise<SlicerNode[]> {
+    const endpoint = "GET /nodes";
+    const response = await this.#call(endpoint, "GET", "/nodes");
+    const body = await this.#readJson(endpoint, response);
+
+    const parsed = v.safeParse(nodeListSchema, body);
+    if (!parsed.success) {
+      const issue = parsed.issues[0];
+      const path = issue ? v.getDotPath(issue) : null;
+      const where = path ? ` at ${path}` : "";
+      throw new SlicerProtocolError(endpoint, `${issue?.message ?? "invalid"}${where}`);
+    }
+
+    return parsed.output.map((node) => ({
+      hostname: node.hostname,
+      hostGroup: node.hostgroup,
+      ip: plainAddress(node.ip),
+      tags: node.tags ?? [],
+      status: parseStatus(node.status),
+      rawStatus: node.status,
+    }));
+  }
+
+  /** Starts resuming a paused VM; the guest may still be waking when this returns. */
+  async resume(hostname: string): Promise<void> {
+    await this.#vmAction("resume", hostname);
+  }
+
+  /** Starts pausing a running VM. */
+  async pause(hostname: string): Promise<void> {
+    await this.#vmAction("pause", hostname);
+  }
+
+  /** Relaunches a stopped VM from its existing disk image. */
+  async relaunch(hostname: string): Promise<void> {
+    await this.#vmAction("relaunch", hostname);
+  }
+
+  async #vmAction(action: string, hostname: string): Promise<void> {
+    const endpoint = `POST /vm/{hostname}/${action}`;
+    const response = await this.#call(
+      endpoint,
+      "POST",
+      `/vm/${encodeURIComponent(hostname)}/${action}`,
+    );
+    // The body is a short text confirmation; read it so the connection is reusable.
+    await response.arrayBuffer().catch(() => undefined);
+  }
+
+  async #call(endpoint: string, method: string, path: string): Promise<Response> {
+    const headers = new Headers({ accept: "application/json" });
+    if (this.#config.token !== undefined) {
+      headers.set("authorization", `Bearer ${this.#config.token}`);
+    }
+
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await this.#fetch(this.#baseUrl + path, {
+        method,
+        headers,
+        redirect: "manual",
+        signal: AbortSignal.timeout(this.#config.requestTimeoutMs),
+      });
+    } catch (error) {
+      this.#report(endpoint, 0, started);
+      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+      const message = timedOut
+        ? `${endpoint} timed out after ${this.#config.requestTimeoutMs} ms`
+        : `${endpoint} failed: slicerd is unreachable`;
+      throw new SlicerUnreachableError(endpoint, message, { cause: error });
+    }
+    this.#report(endpoint, response.status, started);
+
+    if (!response.ok) {
+      throw new SlicerStatusError(endpoint, response.status, await readErrorDetail(response));
+    }
+    return response;
+  }
+
+  async #readJson(endpoint: string, response: Response): Promise<unknown> {
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw new SlicerUnreachableError(endpoint, `${endpoint} failed while reading the answer`, {
+        cause: error,
+      });
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new SlicerProtocolError(endpoint, "body is not JSON");
+    }
+  }
+
+  #report(endpoint: string, status: number, started: number): void {
+    const durationMs = performance.now() - started;
+    this.#observer.slicerCall(endpoint, status, durationMs);
+    this.#onCall?.({ endpoint, status, durationMs });
+  }
+}
+
+/** Reads slicerd's `{"error": "..."}` body; other bodies give no detail. */
+async function readErrorDetail(response: Response): Promise<string | undefined> {
+  const text = await response.text().catch(() => "");
+  try {
+    const parsed = v.safeParse(errorBodySchema, JSON.parse(text));
+    return parsed.success ? parsed.output.error : undefined;
+  } catch {
+    return undefined;
+  }
+}

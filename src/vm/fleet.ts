@@ -1,0 +1,253 @@
+/**
+ * The fleet: every VM slicerd reports, the tag index over them, and the
+ * background work that keeps both fresh (index refresh, idle watcher).
+ */
+import type { Clock, IntervalHandle } from "../clock.ts";
+import type { SiteConfig, SiteSettings } from "../config/types.ts";
+import { getLogger } from "../log.ts";
+import type { Observer } from "../observe.ts";
+import type { SiteRoute } from "../routing/sites.ts";
+import { TagIndex } from "../routing/tag-index.ts";
+import type { SlicerClient, SlicerNode } from "../slicer/client.ts";
+import type { VmStatus } from "../status.ts";
+import { probeTcp } from "./probe.ts";
+import { Vm, type VmEnvironment } from "./vm.ts";
+
+const log = getLogger("vm");
+
+export interface FleetOptions {
+  slicer: SlicerClient;
+  clock: Clock;
+  observer: Observer;
+  sites: readonly SiteConfig[];
+  /** How often idle VMs are looked for, in ms. */
+  watchIntervalMs: number;
+  /** How often the index is refreshed in the background, in ms. */
+  refreshIntervalMs: number;
+  /**
+   * Least time between refreshes caused by unknown hosts, in ms, both for one
+   * host and for all hosts together, so random Host headers cannot flood
+   * slicerd. Default 1000.
+   */
+  unknownHostRefreshIntervalMs?: number;
+}
+
+/** Most hosts remembered by the unknown-host flood guard before old entries are dropped. */
+const maxGuardedHosts = 10_000;
+
+export class Fleet {
+  readonly #vms = new Map<string, Vm>();
+  #index = new TagIndex([]);
+  /** Entries of the last `GET /nodes`, by hostname. */
+  #nodes = new Map<string, SlicerNode>();
+  #sites: readonly SiteConfig[];
+  #slicer: SlicerClient;
+  readonly #clock: Clock;
+  readonly #observer: Observer;
+  #watchIntervalMs: number;
+  #refreshIntervalMs: number;
+  readonly #unknownHostIntervalMs: number;
+
+  #refresh: Promise<void> | undefined;
+  #refreshedAt: number | null = null;
+  #unknownHostRefreshAt = Number.NEGATIVE_INFINITY;
+  readonly #unknownHosts = new Map<string, number>();
+  #epoch = 0;
+  #watchTimer: IntervalHandle | undefined;
+  #refreshTimer: IntervalHandle | undefined;
+  #refreshFailures = 0;
+  readonly #env: VmEnvironment;
+
+  constructor(options: FleetOptions) {
+    this.#slicer = options.slicer;
+    this.#clock = options.clock;
+    this.#observer = options.observer;
+    this.#sites = options.sites;
+    this.#watchIntervalMs = options.watchIntervalMs;
+    this.#refreshIntervalMs = options.refreshIntervalMs;
+    this.#unknownHostIntervalMs = options.unknownHostRefreshIntervalMs ?? 1000;
+    this.#env = {
+      slicer: {
+        resume: (hostname) => this.#slicer.resume(hostname),
+        pause: (hostname) => this.#slicer.pause(hostname),
+        relaunch: (hostname) => this.#slicer.relaunch(hostname),
+      },
+      clock: this.#clock,
+      observer: this.#observer,
+      checkNode: (hostname) => this.#checkNode(hostname),
+      probe: probeTcp,
+      nextEpoch: () => ++this.#epoch,
+    };
+  }
+
+  /** Clock time of the last successful refresh, or null before the first. */
+  get refreshedAt(): number | null {
+    return this.#refreshedAt;
+  }
+
+  /** Starts the background refresh and the idle watcher. */
+  start(): void {
+    this.stop();
+    this.#refreshTimer = this.#clock.setInterval(() => {
+      this.refresh().catch(() => undefined);
+    }, this.#refreshIntervalMs);
+    this.#watchTimer = this.#clock.setInterval(() => this.watchIdle(), this.#watchIntervalMs);
+  }
+
+  stop(): void {
+    if (this.#refreshTimer) this.#clock.clearInterval(this.#refreshTimer);
+    if (this.#watchTimer) this.#clock.clearInterval(this.#watchTimer);
+    this.#refreshTimer = undefined;
+    this.#watchTimer = undefined;
+  }
+
+  /** Applies new sites, timings and slicerd client after a config reload. */
+  reconfigure(options: Omit<FleetOptions, "clock" | "observer">): void {
+    this.#slicer = options.slicer;
+    this.#sites = options.sites;
+    const timingChanged = options.watchIntervalMs !== this.#watchIntervalMs ||
+      options.refreshIntervalMs !== this.#refreshIntervalMs;
+    this.#watchIntervalMs = options.watchIntervalMs;
+    this.#refreshIntervalMs = options.refreshIntervalMs;
+    for (const vm of this.#vms.values()) {
+      const settings = this.#settingsForGroup(vm.hostGroup);
+      if (settings) vm.settings = settings;
+    }
+    if (timingChanged && this.#watchTimer !== undefined) this.start();
+  }
+
+  /** Finds the VM for a matched site: the first candidate tag found in its host group. */
+  find(route: SiteRoute): Vm | undefined {
+    for (const tag of route.tags) {
+      const hostname = this.#index.lookup(route.site.hostGroup, tag);
+      if (hostname === undefined) continue;
+      const vm = this.#vms.get(hostname);
+      if (vm) return vm;
+    }
+    return undefined;
+  }
+
+  /**
+   * Refreshes the index for a host that matched no VM, unless this host or
+   * any unknown host caused a refresh within the flood-guard interval.
+   * Returns false when the refresh was skipped. Throws when slicerd failed.
+   */
+  async refreshForUnknownHost(hostname: string): Promise<boolean> {
+    const now = this.#clock.now();
+    const hostLast = this.#unknownHosts.get(hostname);
+    if (hostLast !== undefined && now - hostLast < this.#unknownHostIntervalMs) return false;
+    if (
+      now - this.#unknownHostRefreshAt < this.#unknownHostIntervalMs && this.#refresh === undefined
+    ) {
+      return false;
+    }
+
+    if (this.#unknownHosts.size >= maxGuardedHosts) this.#pruneUnknownHosts(now);
+    this.#unknownHosts.set(hostname, now);
+    this.#unknownHostRefreshAt = now;
+    await this.refresh();
+    return true;
+  }
+
+  /**
+   * Reads `GET /nodes` and rebuilds the index. Concurrent callers share one
+   * call, so slicerd sees one request at a time however many want it.
+   */
+  refresh(): Promise<void> {
+    this.#refresh ??= this.#runRefresh().finally(() => {
+      this.#refresh = undefined;
+    });
+    return this.#refresh;
+  }
+
+  /** Pauses every VM in a configured host group that has been idle long enough. */
+  watchIdle(): void {
+    const now = this.#clock.now();
+    for (const vm of this.#vms.values()) {
+      if (this.#settingsForGroup(vm.hostGroup) === undefined) continue;
+      vm.pauseIfIdle(now);
+    }
+  }
+
+  /** Status entries of every VM, sorted by hostname. */
+  snapshot(): VmStatus[] {
+    return [...this.#vms.values()]
+      .map((vm) => vm.snapshot())
+      .sort((a, b) => a.hostname.localeCompare(b.hostname));
+  }
+
+  async #runRefresh(): Promise<void> {
+    const epoch = ++this.#epoch;
+    let nodes: SlicerNode[];
+    try {
+      nodes = await this.#slicer.listNodes();
+    } catch (error) {
+      this.#observer.indexRefreshed(false);
+      this.#refreshFailures++;
+      // Logged on the first failure and then every 100th, so a long outage stays readable.
+      if (this.#refreshFailures % 100 === 1) {
+        log.warn("index refresh failed", { error: String(error), failures: this.#refreshFailures });
+      }
+      throw error;
+    }
+
+    if (this.#refreshFailures > 0) {
+      log.info("index refresh recovered", { failures: this.#refreshFailures });
+      this.#refreshFailures = 0;
+    }
+    this.#apply(nodes, epoch);
+    this.#refreshedAt = this.#clock.now();
+    this.#observer.indexRefreshed(true);
+  }
+
+  #apply(nodes: SlicerNode[], epoch: number): void {
+    const seen = new Map<string, SlicerNode>();
+    for (const node of nodes) {
+      seen.set(node.hostname, node);
+      const existing = this.#vms.get(node.hostname);
+      if (existing) {
+        existing.applyNode(node, epoch);
+        continue;
+      }
+      const settings = this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
+      this.#vms.set(node.hostname, new Vm(node, settings, this.#env));
+    }
+
+    for (const [hostname, vm] of this.#vms) {
+      if (seen.has(hostname)) continue;
+      log.info("vm vanished", { vm: hostname, ip: vm.ip });
+      this.#vms.delete(hostname);
+    }
+
+    const index = new TagIndex(nodes);
+    for (const conflict of index.conflicts) {
+      log.warn("tag on more than one vm", { ...conflict });
+    }
+    this.#index = index;
+    this.#nodes = seen;
+  }
+
+  async #checkNode(hostname: string): Promise<SlicerNode | undefined> {
+    await this.refresh();
+    return this.#nodes.get(hostname);
+  }
+
+  #settingsForGroup(hostGroup: string): SiteSettings | undefined {
+    return this.#sites.find((site) => site.hostGroup === hostGroup);
+  }
+
+  #firstSettings(): SiteSettings {
+    const first = this.#sites[0];
+    if (first === undefined) throw new Error("no sites configured");
+    return first;
+  }
+
+  #pruneUnknownHosts(now: number): void {
+    for (const [host, at] of this.#unknownHosts) {
+      if (now - at >= this.#unknownHostIntervalMs) this.#unknownHosts.delete(host);
+    }
+    // Every entry is recent: a flood of distinct hosts. Forget them all; the
+    // shared interval still limits refreshes to one per interval.
+    if (this.#unknownHosts.size >= maxGuardedHosts) this.#unknownHosts.clear();
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * One VM's lifecycle: a state machine (running, pausing, paused, resuming,
+ * plus stopped and unknown as slicerd reports them), the requests and
+ * WebSockets open through it, and its activity clock. Waking and pausing are
+ * serialized here, so a request and the idle watcher never act on a VM at
+ * the same time.
+ */
+import type { Clock } from "../clock.ts";
+import type { SiteSettings } from "../config/types.ts";
+import { getLogger } from "../log.ts";
+import type { Observer, WakeResult } from "../observe.ts";
+import { parseOverrides, type VmOverrides } from "../routing/overrides.ts";
+import type { NodeStatus, SlicerClient, SlicerNode } from "../slicer/client.ts";
+import { SlicerStatusError, SlicerUnreachableError } from "../slicer/errors.ts";
+import type { VmState, VmStatus } from "../status.ts";
+import { WakeError } from "./errors.ts";
+
+const log = getLogger("vm");
+
+/** Services a VM uses from the rest of Relight. */
+export interface VmEnvironment {
+  slicer: Pick<SlicerClient, "resume" | "pause" | "relaunch">;
+  clock: Clock;
+  observer: Observer;
+  /** Reads the VM's current entry from slicerd; undefined when it no longer exists. */
+  checkNode(hostname: string): Promise<SlicerNode | undefined>;
+  /** True when `host:port` accepts a TCP connection within `timeoutMs`. */
+  probe(host: string, port: number, timeoutMs: number): Promise<boolean>;
+  /** Returns a number larger than any returned before; orders state changes and refreshes. */
+  nextEpoch(): number;
+}
+
+/** A request's or WebSocket's hold on a VM; the VM is not paused while one is open. */
+export interface Claim {
+  /** Ends the hold and counts as activity. Calling it again does nothing. */
+  release(): void;
+}
+
+/** First and largest delay between readiness checks during a wake, in ms. */
+const firstPollDelayMs = 20;
+const maxPollDelayMs = 500;
+/** Time allowed for one TCP connect to the app port, in ms. */
+const probeTimeoutMs = 1000;
+
+/** HTTP statuses that mean this daemon has no relaunch call. */
+const relaunchUnsupportedStatuses = new Set([404, 405, 501]);
+
+function stateFor(status: NodeStatus): VmState {
+  return status;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class Vm {
+  readonly hostname: string;
+  hostGroup: string;
+  ip: string;
+  tags: string[];
+  overrides: VmOverrides = {};
+  /** Settings of the site that last routed a request here, or of the first site for its group. */
+  settings: SiteSettings;
+
+  #state: VmState;
+  /** Epoch of the last state change, compared with refresh start epochs. */
+  #stateEpoch: number;
+  #inFlight = 0;
+  #openWebSockets = 0;
+  /** Clock time of the last request start or end, or of first sight when none yet. */
+  #lastActivity: number;
+  #requested = false;
+  #wake: Promise<void> | undefined;
+  #pause: Promise<void> | undefined;
+  readonly #env: VmEnvironment;
+  #reportedOverrideTags = new Set<string>();
+
+  constructor(node: SlicerNode, settings: SiteSettings, env: VmEnvironment) {
+    this.hostname = node.hostname;
+    this.hostGroup = node.hostGroup;
+    this.ip = node.ip;
+    this.tags = [];
+    this.settings = settings;
+    this.#env = env;
+    this.#state = stateFor(node.status);
+    this.#stateEpoch = env.nextEpoch();
+    this.#lastActivity = env.clock.now();
+    this.#setTags(node.tags);
+  }
+
+  get state(): VmState {
+    return this.#state;
+  }
+
+  get inFlightRequests(): number {
+    return this.#inFlight;
+  }
+
+  get openWebSockets(): number {
+    return this.#openWebSockets;
+  }
+
+  /** Effective app port: the `relight.app_port` tag, else the site's. */
+  get appPort(): number {
+    return this.overrides.appPort ?? this.settings.appPort;
+  }
+
+  /** Effective idle timeout in ms, or null when the VM is never paused. */
+  get idleTimeoutMs(): number | null {
+    return this.overrides.idleTimeoutMs === undefined
+      ? this.settings.idleTimeoutMs
+      : this.overrides.idleTimeoutMs;
+  }
+
+  /**
+   * Holds the VM open for one request or WebSocket. The count rises before
+   * any await, so the idle watcher, which runs on the same thread, can never
+   * pause a VM that a request has just claimed.
+   */
+  claim(kind: "request" | "websocket"): Claim {
+    this.#touch();
+    if (kind === "request") this.#inFlight++;
+    else this.#openWebSockets++;
+
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        if (kind === "request") this.#inFlight--;
+        else this.#openWebSockets--;
+        this.#touch();
+      },
+    };
+  }
+
+  /**
+   * Resolves once the VM is running and its app port accepts connections,
+   * waking it if needed. Throws `WakeError` after `timeoutMs`, or at once when
+   * the wake failed. A caller that stops waiting leaves the wake running for
+   * the others.
+   */
+  async ensureReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.#state === "running" && this.#wake === undefined) return;
+
+    this.#wake ??= this.#startWake(Math.max(timeoutMs, this.settings.wakeTimeoutMs));
+    await waitWithTimeout(this.#wake, timeoutMs, signal);
+  }
+
+  /**
+   * Marks a VM that Relight took for running as in doubt, after a connection
+   * to its app failed, so the next `ensureReady` checks slicerd and wakes it.
+   */
+  markSuspect(): void {
+    if (this.#state === "running" && this.#wake === undefined) {
+      this.#setState("unknown");
+    }
+  }
+
+  /**
+   * Pauses the VM if it has been idle for its idle timeout at clock time
+   * `now`: running, no request in flight, no open WebSocket or stream. A
+   * failed pause leaves it running, so the next tick tries again.
+   */
+  pauseIfIdle(now: number): void {
+    const idleTimeoutMs = this.idleTimeoutMs;
+    if (idleTimeoutMs === null) return;
+    if (this.#state !== "running" || this.#wake !== undefined || this.#pause !== undefined) return;
+    if (this.#inFlight > 0 || this.#openWebSockets > 0) return;
+    if (now - this.#lastActivity < idleTimeoutMs) return;
+
+    this.#setState("pausing");
+    this.#pause = this.#runPause().finally(() => {
+      this.#pause = undefined;
+    });
+  }
+
+  /**
+   * Updates the VM from a `GET /nodes` entry. The status is taken only when
+   * no wake or pause is under way and the state has not changed since the
+   * refresh began (`refreshEpoch`), so a stale list never undoes a wake.
+   */
+  applyNode(node: SlicerNode, refreshEpoch: number): void {
+    if (node.ip !== this.ip) {
+      log.info("vm moved", { vm: this.hostname, old_ip: this.ip, ip: node.ip });
+      this.ip = node.ip;
+    }
+    this.hostGroup = node.hostGroup;
+    this.#setTags(node.tags);
+
+    const reported = stateFor(node.status);
+    if (reported === this.#state) return;
+    if (this.#wake !== undefined || this.#pause !== undefined) return;
+    if (this.#stateEpoch > refreshEpoch) return;
+
+    log.info("vm state changed outside relight", {
+      vm: this.hostname,
+      from: this.#state,
+      to: reported,
+      status: node.rawStatus,
+    });
+    this.#setState(reported);
+  }
+
+  /** Returns the VM's entry in the status report. */
+  snapshot(): VmStatus {
+    return {
+      hostname: this.hostname,
+      hostGroup: this.hostGroup,
+      tags: [...this.tags],
+      ip: this.ip,
+      state: this.#state,
+      lastActivity: this.#requested ? new Date(this.#lastActivity).toISOString() : null,
+      inFlightRequests: this.#inFlight,
+      openWebSockets: this.#openWebSockets,
+      idleTimeoutMs: this.idleTimeoutMs,
+    };
+  }
+
+  #touch(): void {
+    this.#requested = true;
+    this.#lastActivity = this.#env.clock.now();
+  }
+
+  #setState(state: VmState): void {
+    this.#state = state;
+    this.#stateEpoch = this.#env.nextEpoch();
+  }
+
+  #setTags(tags: string[]): void {
+    this.tags = [...tags];
+    const { overrides, problems } = parseOverrides(tags);
+    this.overrides = overrides;
+    for (const problem of problems) {
+      // Each bad tag is logged once per VM, not on every refresh.
+      if (this.#reportedOverrideTags.has(problem.tag)) continue;
+      this.#reportedOverrideTags.add(problem.tag);
+      log.warn("invalid override tag ignored", {
+        vm: this.hostname,
+        tag: problem.tag,
+        error: problem.message,
+      });
+    }
+  }
+
+  #startWake(deadlineMs: number): Promise<void> {
+    const started = performance.now();
+    const wake = this.#runWake(deadlineMs).then(
+      () => this.#finishWake("ok", started),
+      (error: unknown) => {
+        const result = error instanceof WakeError ? error.result : "resume_failed";
+        this.#finishWake(result, started);
+        throw error;
+      },
+    );
+    // Callers that gave up are no longer awaiting; keep the rejection handled.
+    wake.catch(() => undefined);
+    return wake.finally(() => {
+      this.#wake = undefined;
+    });
+  }
+
+  #finishWake(result: WakeResult, started: number): void {
+    const durationMs = performance.now() - started;
+    this.#env.observer.wakeFinished(this.hostname, result, durationMs);
+    const fields = { vm: this.hostname, result, duration_ms: Math.round(durationMs) };
+    if (result === "ok") log.info("vm woke", fields);
+    else log.warn("vm wake failed", fields);
+  }
+
+  async #runWake(deadlineMs: number): Promise<void> {
+    const deadline = performance.now() + deadlineMs;
+
+    if (this.#pause !== undefined) await this.#pause;
+
+    if (this.#state === "paused") {
+      await this.#resume();
+    } else if (this.#state === "stopped") {
+      await this.#relaunch();
+    }
+    await this.#pollUntilReady(deadline);
+  }
+
+  async #resume(): Promise<void> {
+    this.#setState("resuming");
+    try {
+      await this.#env.slicer.resume(this.hostname);
+    } catch (error) {
+      this.#setState("paused");
+      throw toWakeError(error, "resume_failed", `resume of ${this.hostname} failed`);
+    }
+  }
+
+  async #relaunch(): Promise<void> {
+    this.#setState("resuming");
+    try {
+      await this.#env.slicer.relaunch(this.hostname);
+    } catch (error) {
+      this.#setState("stopped");
+      if (error instanceof SlicerStatusError && relaunchUnsupportedStatuses.has(error.status)) {
+        throw new WakeError(
+          "stopped",
+          `${this.hostname} is stopped and slicerd cannot relaunch it`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw toWakeError(error, "resume_failed", `relaunch of ${this.hostname} failed`);
+    }
+  }
+
+  /**
+   * Polls slicerd and the app port with a growing delay until the VM reports
+   * `Running` and the port accepts connections, or `deadline` passes.
+   */
+  async #pollUntilReady(deadline: number): Promise<void> {
+    let delay = firstPollDelayMs;
+    let resumed = this.#state === "resuming";
+
+    for (;;) {
+      const node = await this.#checkNode();
+      if (node === undefined) {
+        this.#setState("unknown");
+        throw new WakeError("resume_failed", `${this.hostname} no longer exists`);
+      }
+      if (node.ip !== this.ip) this.applyNode(node, this.#stateEpoch);
+
+      if (node.status === "running") {
+        const remaining = Math.max(1, Math.min(probeTimeoutMs, deadline - performance.now()));
+        if (await this.#env.probe(this.ip, this.appPort, remaining)) {
+          this.#setState("running");
+          return;
+        }
+      } else if (node.status === "paused" && !resumed) {
+        // Paused behind Relight's back while it believed the VM was running.
+        await this.#resume();
+        resumed = true;
+      } else if (node.status === "stopped" && !resumed) {
+        await this.#relaunch();
+        resumed = true;
+      }
+
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        this.#setState(node.status === "paused" ? "paused" : "unknown");
+        throw new WakeError("timeout", `${this.hostname} was not ready within the wake timeout`);
+      }
+      await sleep(Math.min(delay, remaining));
+      delay = Math.min(delay * 2, maxPollDelayMs);
+    }
+  }
+
+  async #checkNode(): Promise<SlicerNode | undefined> {
+    try {
+      return await this.#env.checkNode(this.hostname);
+    } catch (error) {
+      if (this.#state === "resuming") this.#setState("unknown");
+      throw toWakeError(error, "resume_failed", `status check of ${this.hostname} failed`);
+    }
+  }
+
+  async #runPause(): Promise<void> {
+    try {
+      await this.#env.slicer.pause(this.hostname);
+      this.#setState("paused");
+      this.#env.observer.pauseFinished(this.hostname, "ok");
+      log.info("vm paused", { vm: this.hostname, idle_timeout_ms: this.idleTimeoutMs });
+    } catch (error) {
+      this.#setState("running");
+      this.#env.observer.pauseFinished(this.hostname, "failed");
+      log.warn("vm pause failed", { vm: this.hostname, error: String(error) });
+    }
+  }
+}
+
+function toWakeError(
+  error: unknown,
+  fallback: Exclude<WakeResult, "ok">,
+  message: string,
+): WakeError {
+  if (error instanceof WakeError) return error;
+  const result = error instanceof SlicerUnreachableError ? "slicer_unreachable" : fallback;
+  return new WakeError(result, `${message}: ${String(error)}`, { cause: error });
+}
+
+/** Awaits `promise` for at most `ms`, or until `signal` aborts. */
+async function waitWithTimeout(
+  promise: Promise<void>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new WakeError("timeout", "the VM was not ready within the wake timeout")),
+      ms,
+    );
+    if (signal) {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }
+  });
+  try {
+    await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+    if (signal && onAbort) signal.removeEventListener("abort", onAbort);
+  }
+}
