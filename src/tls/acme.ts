@@ -1,6 +1,6 @@
 /**
  * Obtains and renews certificates over ACME (RFC 8555) with HTTP-01
- * challenges answered by Relight's own HTTP listener.
+ * challenges served by Relight's own HTTP listener.
  *
  * Orders are placed only for names the router says route to a VM, one at a
  * time. A failed name waits out an exponential backoff, and a global cap on
@@ -25,7 +25,7 @@ const hourMs = 60 * 60 * 1000;
 
 export interface AcmeManagerOptions {
   config: AcmeConfig;
-  /** Where issued certificates are published for the HTTPS listener. */
+  /** Store that receives issued certificates for the HTTPS listener. */
   store: CertificateStore;
   /** Reports whether `name` routes to a VM; no order is placed for a name that does not. */
   routes(name: string): boolean;
@@ -36,7 +36,7 @@ export interface AcmeManagerOptions {
   maxOrdersPerHour?: number;
   /** Wait after a name's first failure, in ms, doubled per further failure. Default 5 min. */
   retryBaseMs?: number;
-  /** Longest wait between attempts for one name, in ms. Default 6 h. */
+  /** Maximum wait between attempts for one name, in ms. Default 6 h. */
   retryMaxMs?: number;
   /** How often renewals and retries are checked, in ms; 0 turns the timer off. Default 5 min. */
   checkIntervalMs?: number;
@@ -85,8 +85,8 @@ export class AcmeManager {
   }
 
   /**
-   * Answers HTTP-01 challenge requests; returns undefined for other paths.
-   * The plain HTTP listener calls this before anything else.
+   * Returns the response to an HTTP-01 challenge request, or undefined for
+   * other paths. The plain HTTP listener calls this before anything else.
    */
   handleAcmeChallenge(request: Request): Response | undefined {
     return this.challenges.handle(request);
@@ -105,8 +105,8 @@ export class AcmeManager {
   /**
    * Places every order that is due now: names without a certificate and
    * certificates with a third of their lifetime left, skipping names in
-   * backoff and stopping at the hourly cap. Resolves when done; runs queue
-   * behind each other.
+   * backoff and stopping at the hourly cap. Resolves when done. Runs are queued
+   * and never overlap.
    */
   runDue(): Promise<void> {
     this.#queue = this.#queue.then(() => this.#runOnce()).catch((error) => {

@@ -15,7 +15,7 @@ export interface LoadedCertificate {
   names: string[];
   notBefore: Date;
   notAfter: Date;
-  /** Where the pair came from, for messages: a file path or `acme:<name>`. */
+  /** Origin of the pair for messages: the certificate file path or `acme:<name>`. */
   source: string;
 }
 
@@ -73,7 +73,9 @@ export function parseCertificatePair(
 
   const names = namesOf(leaf);
   if (names.length === 0) {
-    throw new CertificateError(`certificate ${source.cert}: names no DNS host`);
+    throw new CertificateError(
+      `certificate ${source.cert}: contains no DNS name (add a subjectAltName)`,
+    );
   }
 
   return {

@@ -1,7 +1,7 @@
 /**
- * The `tls` part of `relight check`: every configured certificate file must
- * exist, parse and match its key; the summary lists the names each covers
- * and when it expires.
+ * The `tls` part of `relight check`. Every configured certificate file must
+ * exist, parse and match its key. The summary lists the names each
+ * certificate covers and when it expires.
  */
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";

@@ -5,9 +5,13 @@
  *
  * Bun's server has no SNI callback and `reload()` does not add certificates
  * (checked on Bun 1.4.5), so a change starts a second server on the same
- * port with `reusePort` and the new certificate list, then stops the old
- * server with `stop(false)`: the old one accepts nothing new but its open
- * connections and WebSockets run until they finish.
+ * port with `reusePort` and the new certificate list. It then stops the old
+ * server with `stop(false)`, so the old one accepts nothing new while its
+ * open connections and WebSockets run until they finish.
+ *
+ * NOTE: on Deno the runtime adapter serves only the default certificate,
+ * because `Deno.serve` takes a single cert/key pair, so SNI selection works
+ * on Bun alone.
  */
 import { getLogger } from "../log.ts";
 import { type RequestHandler, type RunningServer, runtime } from "../runtime/index.ts";
@@ -39,7 +43,7 @@ export class HttpsListener {
   #unsubscribe: () => void;
 
   /**
-   * Starts serving when the store holds a certificate, else as soon as one
+   * Starts serving when the store contains a certificate, else as soon as one
    * arrives, and follows every later change of the store.
    * Throws when the first bind fails (for example, the port is in use).
    */

@@ -46,7 +46,7 @@ export class CertificateStore {
     );
   }
 
-  /** The certificate served when SNI names nothing known, or undefined when the store is empty. */
+  /** Returns the certificate served when SNI matches no name, or undefined when the store is empty. */
   defaultCertificate(): LoadedCertificate | undefined {
     return this.#fromFiles[0] ?? this.#issued.values().next().value;
   }

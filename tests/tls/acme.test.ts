@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { AcmeConfig } from "../../src/config/types.ts";
@@ -12,7 +12,7 @@ import { handshake, makeTempDir, type TempDir } from "./support.ts";
 
 let pebble: Pebble;
 let http: RunningServer;
-/** The manager whose challenges the HTTP listener answers; undefined answers 404. */
+/** Manager whose challenges the HTTP listener serves. When undefined, challenges get 404. */
 let answering: AcmeManager | undefined;
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -24,13 +24,13 @@ beforeAll(async () => {
       answering?.handleAcmeChallenge(request) ?? new Response("no app", { status: 404 }),
   });
   pebble = await startPebble({ httpPort: http.port });
-});
+}, 30_000);
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
   await pebble?.stop();
   await http?.stop(true);
-});
+}, 30_000);
 
 interface Harness {
   manager: AcmeManager;
@@ -71,6 +71,9 @@ function tempStorage(): TempDir {
   cleanups.push(() => dir.remove());
   return dir;
 }
+
+// Orders take about 100 ms each, but the machine may be busy.
+setDefaultTimeout(15_000);
 
 describe("AcmeManager with pebble", () => {
   test("routed name gets a certificate with no request", async () => {

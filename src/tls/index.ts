@@ -1,0 +1,17 @@
+/**
+ * HTTPS for Relight: certificates from files and from ACME, the HTTPS
+ * listener that applies them without dropping connections, and the helpers
+ * the plain HTTP listener needs.
+ */
+export { AcmeManager, type AcmeManagerOptions } from "./acme.ts";
+export {
+  CertificateError,
+  loadCertificateFiles,
+  type LoadedCertificate,
+  nameCovers,
+  parseCertificatePair,
+} from "./certificate.ts";
+export { checkTlsConfig, type TlsCheckResult } from "./check.ts";
+export { challengePathPrefix, ChallengeResponder, redirectToHttps, withHsts } from "./http.ts";
+export { HttpsListener, type HttpsListenerOptions } from "./listener.ts";
+export { CertificateStore } from "./store.ts";
