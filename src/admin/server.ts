@@ -88,30 +88,35 @@ function controlResponse(hostname: string, result: ControlResult): Response {
   }
 }
 
-/** Builds the admin API as a Hono app; `startAdminServer` serves it. */
+/**
+ * Builds the admin API as a Hono app; `startAdminServer` serves it. Later
+ * changes to `options.token` and `options.healthMaxSilenceMs` apply to the
+ * next request.
+ */
 export function createAdminApp(options: AdminOptions): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
-  const token = options.token;
-
   app.get("/healthz", (c) => {
     const reason = checkHealth(options);
     if (reason !== undefined) return c.json({ status: "unavailable", reason }, 503);
     return c.json({ status: "ok" });
   });
 
-  if (token !== undefined) {
-    app.use("*", async (c, next) => {
-      if (isAuthorized(c.req.header("authorization"), token)) return await next();
+  // The token is read on each request, so a reload that changes it takes
+  // effect without restarting the server.
+  app.use("*", async (c, next) => {
+    const token = options.token;
+    if (token === undefined || isAuthorized(c.req.header("authorization"), token)) {
+      return await next();
+    }
 
-      log.warning("admin request unauthorized", {
-        method: c.req.method,
-        path: c.req.path,
-        remote_address: c.env.remoteAddress,
-      });
-      c.header("WWW-Authenticate", 'Bearer realm="relight admin"');
-      return c.json({ error: "missing or invalid bearer token" }, 401);
+    log.warning("admin request unauthorized", {
+      method: c.req.method,
+      path: c.req.path,
+      remote_address: c.env.remoteAddress,
     });
-  }
+    c.header("WWW-Authenticate", 'Bearer realm="relight admin"');
+    return c.json({ error: "missing or invalid bearer token" }, 401);
+  });
 
   app.get("/metrics", async (c) => {
     const body = await options.metrics.render();

@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { serviceCases } from "./service.cases.ts";
+
+registerBunCases(serviceCases);
