@@ -35,7 +35,10 @@ export type SiteMatch =
   | { kind: "implicit" };
 
 export interface SiteConfig extends SiteSettings {
-  /** The `match` pattern as written, lowercased (`*.apps.example.com`, `*`, `myapp.com`). */
+  /**
+   * The `match` pattern as written, lowercased (`*.apps.example.com`, `*`,
+   * `myapp.com`), or `(implicit)` for the site used when `sites` is omitted.
+   */
   pattern: string;
   match: SiteMatch;
 }

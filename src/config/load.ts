@@ -1,0 +1,39 @@
+/** Loading relight.yaml from disk, and a `Config` with every default for code that builds its own. */
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import type { Environment } from "./env.ts";
+import { ConfigError } from "./errors.ts";
+import { parseConfig } from "./parse.ts";
+import type { Config } from "./types.ts";
+
+/**
+ * Reads and validates a config file. `path` is taken relative to the working
+ * directory, and relative paths inside the file relative to the file's
+ * directory. Throws a `ConfigError` listing every problem found.
+ */
+export async function loadConfig(path: string, env: Environment = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT"
+      ? "config file not found (pass --config FILE to use another file)"
+      : code === "EISDIR"
+      ? "is a directory, not a config file"
+      : `config file could not be read (${String(error)})`;
+    throw new ConfigError([`${path}: ${reason}`]);
+  }
+  return parseConfig(text, { file: path, env });
+}
+
+/**
+ * Returns the `Config` that a file setting only `slicer.url` would give, with
+ * `slicer` being a unix socket path or an http(s) URL. Tests spread it and
+ * override fields directly, which is how they get intervals shorter than a
+ * file may set.
+ */
+export function defaultConfig(slicer: string): Config {
+  const text = `slicer:\n  url: ${JSON.stringify(slicer.replaceAll("${", () => "$${"))}\n`;
+  return parseConfig(text, { file: "<defaults>", env: {}, baseDir: process.cwd() });
+}
