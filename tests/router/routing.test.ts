@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { routingCases } from "./routing.cases.ts";
+
+registerBunCases(routingCases);

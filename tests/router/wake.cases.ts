@@ -1,0 +1,187 @@
+/**
+ * Waking paused VMs through the router, against the simulator over its unix
+ * socket with real app processes.
+ */
+import assert from "node:assert/strict";
+import type { CaseGroup } from "../support/cases.ts";
+import { catchAllSite, testConfig, waitFor, withRelight } from "../harness/relight.ts";
+import { SimProcess } from "../harness/sim.ts";
+
+let sim: SimProcess;
+
+function config(wakeTimeoutMs = 10_000) {
+  return testConfig(sim.socketPath, { sites: [catchAllSite({ wakeTimeoutMs })] });
+}
+
+export const wakeCases: CaseGroup = {
+  name: "router wake",
+  async beforeAll() {
+    sim = await SimProcess.start({ groups: [{ name: "apps" }] });
+  },
+  async afterAll() {
+    await sim?.stop();
+  },
+  cases: [
+    {
+      name: "100 concurrent requests, one resume",
+      async run() {
+        const vm = await sim.createVm("apps", ["crowd"], "Paused");
+        await sim.setResumeDelay(200);
+        try {
+          await withRelight(config(), async ({ get }) => {
+            const responses = await Promise.all(
+              Array.from({ length: 100 }, () => get("crowd")),
+            );
+            const statuses = responses.map((response) => response.status);
+            await Promise.all(responses.map((response) => response.text()));
+
+            assert.deepEqual(new Set(statuses), new Set([200]));
+            assert.equal(await sim.countCalls("resume", vm.hostname), 1);
+          });
+        } finally {
+          await sim.setResumeDelay(0);
+        }
+      },
+    },
+    {
+      name: "paused VM served within wake_timeout",
+      async run() {
+        const vm = await sim.createVm("apps", ["sleeper"], "Paused");
+        await sim.setResumeDelay(300);
+        try {
+          await withRelight(config(3000), async ({ get, relight }) => {
+            const started = performance.now();
+            const response = await get("sleeper");
+            const elapsedMs = performance.now() - started;
+
+            assert.equal(response.status, 200);
+            assert.match(await response.text(), new RegExp(vm.hostname));
+            assert.ok(elapsedMs >= 300, `served after ${elapsedMs} ms, before the resume delay`);
+            assert.ok(elapsedMs < 3000, `served after ${elapsedMs} ms, past wake_timeout`);
+            const state = relight.status().vms.find((entry) => entry.hostname === vm.hostname);
+            assert.equal(state?.state, "running");
+          });
+        } finally {
+          await sim.setResumeDelay(0);
+        }
+      },
+    },
+    {
+      name: "wake timeout gives 503",
+      async run() {
+        await sim.createVm("apps", ["slowpoke"], "Paused");
+        await sim.setResumeDelay(3000);
+        try {
+          await withRelight(config(1000), async ({ get }) => {
+            const started = performance.now();
+            const response = await get("slowpoke");
+            const elapsedMs = performance.now() - started;
+            const body = await response.text();
+
+            assert.equal(response.status, 503);
+            assert.ok(Number(response.headers.get("retry-after")) > 0, "Retry-After missing");
+            assert.ok(elapsedMs >= 900 && elapsedMs < 2500, `answered after ${elapsedMs} ms`);
+            assert.doesNotMatch(body, /apps-|127\.|slicer/i);
+          });
+        } finally {
+          await sim.setResumeDelay(0);
+        }
+      },
+    },
+    {
+      name: "resume failure gives 502, then recovers",
+      async run() {
+        const vm = await sim.createVm("apps", ["flaky"], "Paused");
+        await withRelight(config(), async ({ get }) => {
+          await sim.failNext("resume", 1, 500);
+
+          const failed = await get("flaky", "/", { headers: { accept: "application/json" } });
+          const failedBody = (await failed.json()) as { error: string };
+          assert.equal(failed.status, 502);
+          assert.doesNotMatch(failedBody.error, /apps-|127\.|slicer/i);
+
+          const retried = await get("flaky");
+          assert.equal(retried.status, 200);
+          assert.match(await retried.text(), new RegExp(vm.hostname));
+          assert.equal(await sim.countCalls("resume", vm.hostname), 2);
+        });
+      },
+    },
+    {
+      name: "request during a pause is served",
+      async run() {
+        const vm = await sim.createVm("apps", ["midpause"]);
+        await withRelight(
+          testConfig(sim.socketPath, { sites: [catchAllSite({ idleTimeoutMs: 30_000 })] }),
+          async ({ get, relight, clock }) => {
+            await clock.advance(30_000);
+            relight.watchIdle();
+            const vmState = () =>
+              relight.status().vms.find((entry) => entry.hostname === vm.hostname);
+            assert.equal(vmState()?.state, "pausing");
+
+            const response = await get("midpause");
+            assert.equal(response.status, 200);
+            await response.text();
+            assert.equal(await sim.countCalls("pause", vm.hostname), 1);
+            assert.equal(await sim.countCalls("resume", vm.hostname), 1);
+            assert.equal(vmState()?.state, "running");
+            assert.equal((await sim.getVm(vm.hostname)).status, "Running");
+          },
+        );
+      },
+    },
+    {
+      name: "stopped VM is relaunched",
+      async run() {
+        const vm = await sim.createVm("apps", ["lazarus"], "Stopped");
+        await withRelight(config(), async ({ get }) => {
+          const response = await get("lazarus");
+          assert.equal(response.status, 200);
+          assert.match(await response.text(), new RegExp(vm.hostname));
+          assert.equal(await sim.countCalls("relaunch", vm.hostname), 1);
+        });
+      },
+    },
+    {
+      name: "stopped VM without relaunch gives 503",
+      async run() {
+        await sim.createVm("apps", ["tombstone"], "Stopped");
+        await withRelight(config(), async ({ get }) => {
+          await sim.failNext("relaunch", 1, 404);
+          const response = await get("tombstone");
+          await response.text();
+          assert.equal(response.status, 503);
+          assert.ok(response.headers.has("retry-after"), "Retry-After missing");
+        });
+      },
+    },
+    {
+      name: "client giving up keeps the wake",
+      async run() {
+        const vm = await sim.createVm("apps", ["impatient"], "Paused");
+        await sim.setResumeDelay(400);
+        try {
+          await withRelight(config(), async ({ get, relight }) => {
+            const controller = new AbortController();
+            const abandoned = get("impatient", "/", { signal: controller.signal });
+            setTimeout(() => controller.abort(), 100);
+            await assert.rejects(abandoned);
+
+            const vmState = () =>
+              relight.status().vms.find((entry) => entry.hostname === vm.hostname);
+            await waitFor(() => vmState()?.state === "running", "the wake to finish");
+            assert.equal(vmState()?.inFlightRequests, 0);
+
+            const response = await get("impatient");
+            assert.equal(response.status, 200);
+            await response.text();
+            assert.equal(await sim.countCalls("resume", vm.hostname), 1);
+          });
+        } finally {
+          await sim.setResumeDelay(0);
+        }
+      },
+    },
+  ],
+};

@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { wakeCases } from "./wake.cases.ts";
+
+registerBunCases(wakeCases);
