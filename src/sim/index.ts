@@ -57,10 +57,6 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const apiListeners: Listener[] = [];
   const controlListeners: Listener[] = [];
 
-  const require = (hostname: string) => {
-    registry.require(hostname);
-    return hostname;
-  };
   const control: SimulatorControl = {
     createVm: async (group, spec) =>
       snapshot(await registry.create(group, spec, defaultReadyTimeoutMs)),
@@ -69,11 +65,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       return vm ? snapshot(vm) : undefined;
     },
     listVms: () => registry.vms().map(snapshot),
-    pauseVm: (hostname) => registry.pause(require(hostname)),
-    resumeVm: (hostname) => registry.resume(require(hostname), 0),
-    stopVm: (hostname) => registry.stop(require(hostname)),
-    deleteVm: (hostname) => registry.delete(require(hostname)),
-    moveVm: (hostname) => registry.move(require(hostname)),
+    // Async wrappers turn the registry's synchronous "VM not found" into a rejection.
+    pauseVm: async (hostname) => await registry.pause(hostname),
+    resumeVm: async (hostname) => await registry.resume(hostname, 0),
+    stopVm: async (hostname) => await registry.stop(hostname),
+    deleteVm: async (hostname) => await registry.delete(hostname),
+    moveVm: async (hostname) => await registry.move(hostname),
     setResumeDelay: (ms) => {
       if (!Number.isInteger(ms) || ms < 0) {
         throw new RangeError(`Invalid resume delay ${ms}: use a non-negative integer of ms`);
