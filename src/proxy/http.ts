@@ -16,6 +16,7 @@ import {
   type Upstream,
   UpstreamConnectError,
 } from "./types.ts";
+import { pathAndQuery } from "./url.ts";
 
 const log = getLogger("proxy");
 
@@ -83,13 +84,6 @@ export async function proxyHttp(
     statusText: response.statusText,
     headers: response.headers,
   });
-}
-
-/** Returns the path and query of an absolute URL, without parsing all of it. */
-function pathAndQuery(url: string): string {
-  const authorityStart = url.indexOf("//");
-  const pathStart = url.indexOf("/", authorityStart === -1 ? 0 : authorityStart + 2);
-  return pathStart === -1 ? "/" : url.slice(pathStart);
 }
 
 /**

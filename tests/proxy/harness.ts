@@ -10,7 +10,12 @@ import {
   proxyRequest,
   type Upstream,
 } from "../../src/proxy/index.ts";
-import { type RequestHandler, type RunningServer, runtime } from "../../src/runtime/index.ts";
+import {
+  type RequestContext,
+  type RequestHandler,
+  type RunningServer,
+  runtime,
+} from "../../src/runtime/index.ts";
 
 export const loopback = "127.0.0.1";
 
@@ -42,6 +47,8 @@ export interface ProxyUnderTest {
   ends: number[];
   /** Errors `proxyRequest` rejected with; the client gets a 503 for each. */
   rejections: unknown[];
+  /** Calls to `context.disableTimeout`. */
+  timeoutsDisabled: number;
 }
 
 export interface ProxySetup {
@@ -65,25 +72,36 @@ export function startProxy(
       ? {}
       : { webSocketBufferLimit: setup.webSocketBufferLimit }),
   };
-  const ends: number[] = [];
-  const rejections: unknown[] = [];
+  const proxy: ProxyUnderTest = { port: 0, ends: [], rejections: [], timeoutsDisabled: 0 };
 
   const server = runtime.serve({
     hostname: loopback,
     port: 0,
     ...(setup.idleTimeout === undefined ? {} : { idleTimeout: setup.idleTimeout }),
     handler: async (request, context) => {
-      const hooks = { onEnd: (status: number) => ends.push(status) };
+      const hooks = { onEnd: (status: number) => proxy.ends.push(status) };
+      const countingContext: RequestContext = {
+        get remoteAddress() {
+          return context.remoteAddress;
+        },
+        disableTimeout: () => {
+          proxy.timeoutsDisabled++;
+          context.disableTimeout();
+        },
+        upgrade: (upgradeOptions) => context.upgrade(upgradeOptions),
+        clientGone: context.clientGone,
+      };
       try {
-        return await proxyRequest(request, context, upstream, options, hooks);
+        return await proxyRequest(request, countingContext, upstream, options, hooks);
       } catch (error) {
-        rejections.push(error);
+        proxy.rejections.push(error);
         return new Response("upstream connect failed\n", { status: 503 });
       }
     },
   });
   cleanup.add(() => server.stop(true));
-  return { port: server.port, ends, rejections };
+  proxy.port = server.port;
+  return proxy;
 }
 
 /** Resolves once `condition` holds; rejects naming `what` after `timeoutMs`. */

@@ -1,4 +1,8 @@
 import { registerBunCases } from "../support/bun-cases.ts";
 import { headerCases } from "./header-cases.ts";
+import { httpCases } from "./http-cases.ts";
+import { webSocketCases } from "./websocket-cases.ts";
 
 registerBunCases(headerCases);
+registerBunCases(httpCases);
+registerBunCases(webSocketCases);
