@@ -56,6 +56,8 @@ export interface WrkOptions {
   connections: number;
   durationSeconds: number;
   threads?: number;
+  /** Lua script that builds each request. */
+  script?: string;
 }
 
 export function wrkArgs(options: WrkOptions): string[] {
@@ -64,6 +66,7 @@ export function wrkArgs(options: WrkOptions): string[] {
     `-c${options.connections}`,
     `-d${options.durationSeconds}s`,
     "--latency",
+    ...(options.script === undefined ? [] : ["-s", options.script]),
     "-H",
     `Host: ${options.host}`,
     options.url,

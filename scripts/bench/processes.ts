@@ -17,6 +17,8 @@ export interface Started {
 }
 
 const running = new Set<Started>();
+/** Process groups that other processes started, killed on the exit path too. */
+const trackedGroups = new Set<number>();
 let cleanupInstalled = false;
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -27,12 +29,26 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Registers a process group that a child started (a simulated VM's app), so
+ * that the exit path kills it if its parent could not.
+ */
+export function trackGroup(pgid: number): void {
+  trackedGroups.add(pgid);
+}
+
 /** Kills every process group still running, synchronously, for exit paths. */
 export function killAllNow(): void {
   for (const started of running) {
     if (started.child.pid !== undefined) killGroup(started.child.pid, "SIGKILL");
   }
   running.clear();
+  for (const pgid of trackedGroups) {
+    // A frozen (SIGSTOP) group is thawed first so nothing is left stopped.
+    killGroup(pgid, "SIGCONT");
+    killGroup(pgid, "SIGKILL");
+  }
+  trackedGroups.clear();
 }
 
 function installCleanup(): void {

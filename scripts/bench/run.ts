@@ -3,7 +3,7 @@
  * a bare Bun proxy, all on loopback, written to BENCHMARKS.md. Every process
  * it starts is stopped when it ends, fails or is interrupted.
  *
- *   npm run bench                 full run (about 15 minutes)
+ *   npm run bench                 full run (about 10 minutes on 2 cores)
  *   npm run bench -- --quick      short runs, to check the harness
  */
 import { writeFileSync } from "node:fs";
@@ -15,23 +15,30 @@ import {
   startBare,
   startCaddy,
   startNginx,
-  startUpstream,
 } from "./contestants.ts";
+import { benchVmUpstream, relightConfig, startRelightContestant, startSimHost } from "./fleet.ts";
 import { measureKeepAlive } from "./keepalive.ts";
+import { measureLargeBodies } from "./large.ts";
+import { measureSlicerdLoad } from "./slicerd-load.ts";
+import { measureStreams } from "./streams.ts";
+import { measureWake } from "./wake.ts";
 import { killAllNow, stopAll } from "./processes.ts";
 import { renderReport, type RunSettings, type SectionReport } from "./report.ts";
 import type { BenchContext } from "./rounds.ts";
 import { ensureTools, machineFacts } from "./tools.ts";
 
-const sectionNames = ["keepalive"] as const;
+const sectionNames = ["keepalive", "large", "streams", "wake", "slicerd"] as const;
 type SectionName = (typeof sectionNames)[number];
 
 const usage = `usage: bun scripts/bench/run.ts [options]
   --quick              short runs with few rounds, to check the harness
   --rounds N           rounds per measurement (default 5, quick 2)
-  --duration S         seconds per load run (default 10, quick 2)
+  --duration S         seconds per load run (default 5, quick 2)
   --connections N      wrk keep-alive connections (default 50)
   --rate N             open-loop requests per second (default 5000, quick 2000)
+  --body-mib N         size of the large download and upload, in MiB (default 100, quick 20)
+  --resume-delay MS    the simulator's resume delay, in ms (default 100)
+  --burst N            concurrent requests to a paused VM (default 1000)
   --only LIST          comma-separated sections to run: ${sectionNames.join(", ")}
   --out FILE           report path (default BENCHMARKS.md at the repository root)`;
 
@@ -54,6 +61,9 @@ function parseOptions() {
       connections: { type: "string" },
       rate: { type: "string" },
       only: { type: "string" },
+      "body-mib": { type: "string" },
+      "resume-delay": { type: "string" },
+      burst: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -67,7 +77,7 @@ function parseOptions() {
   const settings: RunSettings = {
     quick,
     rounds: positiveInteger("rounds", values.rounds, quick ? 2 : 5),
-    durationSeconds: positiveInteger("duration", values.duration, quick ? 2 : 10),
+    durationSeconds: positiveInteger("duration", values.duration, quick ? 2 : 5),
     connections: positiveInteger("connections", values.connections, 50),
     rate: positiveInteger("rate", values.rate, quick ? 2000 : 5000),
   };
@@ -79,7 +89,14 @@ function parseOptions() {
     }
   }
   const out = values.out ?? join(import.meta.dirname, "..", "..", "BENCHMARKS.md");
-  return { settings, sections: only as SectionName[], out };
+  return {
+    settings,
+    sections: only as SectionName[],
+    out,
+    bodyBytes: positiveInteger("body-mib", values["body-mib"], quick ? 20 : 100) * 2 ** 20,
+    resumeDelayMs: positiveInteger("resume-delay", values["resume-delay"], 100),
+    burst: positiveInteger("burst", values.burst, 1000),
+  };
 }
 
 function log(line: string): void {
@@ -87,27 +104,46 @@ function log(line: string): void {
 }
 
 async function main(): Promise<void> {
-  const { settings, sections, out } = parseOptions();
+  const options = parseOptions();
+  const { settings, sections } = options;
   const startedAt = new Date();
   ensureTools(log);
   const facts = machineFacts();
 
-  log("starting the upstream app and the proxies");
-  const upstream = await startUpstream();
+  log("starting the simulator, Relight and the other proxies");
+  const sim = await startSimHost(options.resumeDelayMs);
+  const upstream = benchVmUpstream(sim);
+  const relight = await startRelightContestant(sim);
   const contestants: Contestant[] = [
     directContestant(upstream),
     await startNginx(upstream),
     await startCaddy(upstream),
     await startBare(upstream),
+    relight,
   ];
   const context: BenchContext = { settings, contestants, log };
 
   const reports: SectionReport[] = [];
   if (sections.includes("keepalive")) reports.push(await measureKeepAlive(context));
+  if (sections.includes("large")) {
+    reports.push(await measureLargeBodies(context, options.bodyBytes));
+  }
+  if (sections.includes("streams")) reports.push(await measureStreams(context, 100_000, 10));
+  if (sections.includes("wake")) {
+    reports.push(await measureWake(context, sim, relight, options.burst));
+  }
+  if (sections.includes("slicerd")) reports.push(await measureSlicerdLoad(context, sim, relight));
 
+  const commands = [
+    ...contestants.map((c) => `${c.name}: ${c.command}`),
+    "",
+    "Relight's configuration (relight.yaml):",
+    "",
+    ...relightConfig("SIM_SOCKET").trimEnd().split("\n"),
+  ];
   const elapsed = (Date.now() - startedAt.getTime()) / 1000;
-  writeFileSync(out, renderReport(facts, settings, reports, startedAt, elapsed));
-  log(`wrote ${out}`);
+  writeFileSync(options.out, renderReport(facts, settings, reports, commands, startedAt, elapsed));
+  log(`wrote ${options.out}`);
 }
 
 try {
