@@ -32,3 +32,15 @@ export const noopObserver: Observer = {
   indexRefreshed() {},
   certificateOrder() {},
 };
+
+/** Returns an observer that passes every event to each of `observers`, in order. */
+export function combineObservers(...observers: Observer[]): Observer {
+  return {
+    requestFinished: (...args) => observers.forEach((o) => o.requestFinished(...args)),
+    wakeFinished: (...args) => observers.forEach((o) => o.wakeFinished(...args)),
+    pauseFinished: (...args) => observers.forEach((o) => o.pauseFinished(...args)),
+    slicerCall: (...args) => observers.forEach((o) => o.slicerCall(...args)),
+    indexRefreshed: (...args) => observers.forEach((o) => o.indexRefreshed(...args)),
+    certificateOrder: (...args) => observers.forEach((o) => o.certificateOrder(...args)),
+  };
+}

@@ -4,12 +4,18 @@
  * optional ask server. `startRelight` is the one entry point that the CLI,
  * the demo and the tests use.
  */
+import { pauseVm, wakeVm } from "./admin/control.ts";
+import { reloadFromFile, serializeReloads } from "./admin/lifecycle.ts";
+import { RelightMetrics } from "./admin/metrics.ts";
+import type { AdminRouter, ReloadResult } from "./admin/server.ts";
+import { AdminService } from "./admin/service.ts";
 import { createRouterHandler, type RouterState } from "./app/router.ts";
 import { createAskHandler } from "./ask.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, ListenAddress, SiteConfig } from "./config/types.ts";
 import { getLogger } from "./log.ts";
-import { noopObserver, type Observer } from "./observe.ts";
+import { configureLogging, type LoggingHandle, type LoggingOptions } from "./logging/index.ts";
+import { combineObservers, type Observer } from "./observe.ts";
 import { parseTrustedProxies, type ProxyOptions } from "./proxy/index.ts";
 import { type RunningServer, runtime } from "./runtime/index.ts";
 import { type SlicerCallReport, SlicerClient } from "./slicer/client.ts";
@@ -21,8 +27,15 @@ const log = getLogger("relight");
 export interface RelightOptions {
   /** Time source for activity, the idle watcher and the refresh. Default: the system clock. */
   clock?: Clock;
-  /** Receives metric events. Default: records nothing. */
+  /** Receives metric events, besides the Prometheus metrics. */
   observer?: Observer;
+  /**
+   * Sets up the process's logging from `config.log` and again on each
+   * reload. Default: logging is left as it is, which drops every record.
+   */
+  logging?: LoggingOptions;
+  /** Adds prom-client's process metrics to `GET /metrics`. Default true. */
+  processMetrics?: boolean;
   /**
    * Minimum time between index refreshes caused by unknown hosts, in ms.
    * Default 1000.
@@ -36,6 +49,10 @@ export interface Relight {
   readonly address: ListenAddress;
   /** The ask server's bound address, when `ask` is configured. */
   readonly askAddress: ListenAddress | undefined;
+  /** The admin server's bound address, when `admin` is configured. */
+  readonly adminAddress: ListenAddress | undefined;
+  /** The Prometheus metrics that the admin server serves. */
+  readonly metrics: RelightMetrics;
   /** The current status: slicerd reachability, index age and every VM. */
   status(): StatusReport;
   /** Refreshes the VM index now; rejects when slicerd fails. */
@@ -48,6 +65,12 @@ export interface Relight {
    * changed. VM state and open connections are kept.
    */
   reload(config: Config): Promise<void>;
+  /**
+   * Re-reads `config.file` and applies it, one reload at a time, as SIGHUP
+   * and `POST /reload` do. An invalid file is logged and the running config
+   * stays.
+   */
+  reloadFromFile(): Promise<ReloadResult>;
   /**
    * Stops the listeners and background work, giving open requests up to
    * `shutdownTimeoutMs` to finish before closing them.
@@ -66,7 +89,16 @@ function boundAddress(server: RunningServer): ListenAddress {
 /** Starts Relight with `config` and resolves once its listeners are bound. */
 export async function startRelight(config: Config, options: RelightOptions = {}): Promise<Relight> {
   const clock = options.clock ?? systemClock;
-  const observer = options.observer ?? noopObserver;
+  let logging: LoggingHandle | undefined = options.logging
+    ? configureLogging(config.log, { ...options.logging, secrets: secretsOf(config) })
+    : undefined;
+  // The metrics and the admin API call `relight`, which is declared below
+  // and exists before either can call it.
+  const metrics = new RelightMetrics(() => relight.status(), {
+    processMetrics: options.processMetrics ?? true,
+  });
+  const observer = options.observer ? combineObservers(metrics, options.observer) : metrics;
+  let serving = true;
 
   let current = config;
   let sites: readonly SiteConfig[] = config.sites;
@@ -134,9 +166,33 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     fleet.stop();
     throw error;
   }
+  const reloadFile = serializeReloads(async () => {
+    const result = await reloadFromFile(current.file, (next) => relight.reload(next));
+    metrics.reloadFinished(result.ok);
+    return result;
+  });
+  const control: AdminRouter = {
+    status: () => relight.status(),
+    serving: () => serving,
+    wake: (hostname) => wakeVm(fleet.get(hostname)),
+    pause: (hostname, force) => pauseVm(fleet.get(hostname), force),
+    reload: reloadFile,
+  };
+  let admin: AdminService;
+  try {
+    admin = new AdminService(control, metrics, config);
+  } catch (error) {
+    fleet.stop();
+    await Promise.all([router.stop(true), ask?.stop(true)]);
+    throw error;
+  }
+
   log.info("relight started", {
     listen: `${router.hostname}:${router.port}`,
     ...(ask ? { ask: `${ask.hostname}:${ask.port}` } : {}),
+    ...(admin.address ? { admin: `${admin.address.hostname}:${admin.address.port}` } : {}),
+    slicer: describeSlicerUrl(config.slicer.url),
+    vms: fleet.snapshot().length,
   });
 
   const stopServer = async (server: RunningServer, timeoutMs: number) => {
@@ -155,13 +211,17 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     }
   };
 
-  return {
+  const relight: Relight = {
     get address() {
       return boundAddress(router);
     },
     get askAddress() {
       return ask ? boundAddress(ask) : undefined;
     },
+    get adminAddress() {
+      return admin.address;
+    },
+    metrics,
 
     status(): StatusReport {
       const refreshedAt = fleet.refreshedAt;
@@ -194,6 +254,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
         ask = next.ask ? serveAsk(next.ask.listen) : undefined;
         if (old) void stopServer(old, next.shutdownTimeoutMs);
       }
+      admin.apply(next);
 
       sites = next.sites;
       proxyOptions = { ...proxyOptions, trustedProxies };
@@ -204,6 +265,9 @@ export async function startRelight(config: Config, options: RelightOptions = {})
         refreshIntervalMs: next.refreshIntervalMs,
       });
       current = next;
+      if (options.logging) {
+        logging = configureLogging(next.log, { ...options.logging, secrets: secretsOf(next) });
+      }
       log.info("configuration reloaded", { file: next.file });
 
       // New sites or a new slicerd may change which VMs exist; look now.
@@ -212,11 +276,35 @@ export async function startRelight(config: Config, options: RelightOptions = {})
       });
     },
 
+    reloadFromFile: reloadFile,
+
     async shutdown(): Promise<void> {
+      serving = false;
       fleet.stop();
       const servers = ask ? [router, ask] : [router];
       await Promise.all(servers.map((server) => stopServer(server, current.shutdownTimeoutMs)));
+      await admin.stop();
       log.info("relight stopped");
+      logging?.close();
     },
   };
+  return relight;
+}
+
+/** Secret values that no log line may contain. */
+function secretsOf(config: Config): (string | undefined)[] {
+  return [config.slicer.token, config.admin?.token];
+}
+
+/** Returns slicerd's URL for the log, without any user name or password in it. */
+function describeSlicerUrl(url: string): string {
+  if (!/^https?:/.test(url)) return url;
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return "(invalid URL)";
+  }
 }

@@ -116,6 +116,11 @@ export class Fleet {
     if (timingChanged && this.#watchTimer !== undefined) this.start();
   }
 
+  /** Returns the VM with this hostname, as slicerd names it. */
+  get(hostname: string): Vm | undefined {
+    return this.#vms.get(hostname);
+  }
+
   /** Finds the VM for a matched site: the first candidate tag found in its host group. */
   find(route: SiteRoute): Vm | undefined {
     for (const tag of route.tags) {

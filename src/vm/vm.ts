@@ -176,6 +176,24 @@ export class Vm {
   }
 
   /**
+   * Pauses the VM at once, for an operator's request, without checking its
+   * idle time or open connections (the caller decides that). Joins a pause
+   * already under way. Resolves true when the VM ended up paused, false
+   * when it was not running or the pause failed.
+   */
+  async pauseNow(): Promise<boolean> {
+    if (this.#pause === undefined) {
+      if (this.#state !== "running" || this.#wake !== undefined) return this.#state === "paused";
+      this.#setState("pausing");
+      this.#pause = this.#runPause().finally(() => {
+        this.#pause = undefined;
+      });
+    }
+    await this.#pause;
+    return this.#state === "paused";
+  }
+
+  /**
    * Updates the VM from a `GET /nodes` entry. The status is taken only when
    * no wake or pause is under way and the state has not changed since the
    * refresh began (`refreshEpoch`), so a stale list never undoes a wake.
