@@ -10,9 +10,9 @@ export const viaEntry = "1.1 relight";
 
 /**
  * Connection-specific fields. RFC 9110 section 7.6.1 names Connection,
- * Proxy-Connection, Keep-Alive, TE, Transfer-Encoding and Upgrade; Trailer,
+ * Proxy-Connection, Keep-Alive, TE, Transfer-Encoding and Upgrade. Trailer,
  * Proxy-Authenticate and Proxy-Authorization are hop-by-hop per RFC 2616
- * section 13.5.1, and HTTP2-Settings belongs to the `Upgrade: h2c` handshake
+ * section 13.5.1. HTTP2-Settings belongs to the `Upgrade: h2c` handshake
  * (RFC 7540 section 3.2.1), which Relight never forwards.
  */
 const hopByHop = [
@@ -91,8 +91,8 @@ export function upstreamRequestHeaders(incoming: Headers, context: ForwardingCon
 
 /**
  * Sets `X-Forwarded-For`, `-Proto` and `-Host`. From a trusted peer the
- * incoming values are kept and the peer is appended to `X-Forwarded-For`;
- * from any other peer every `X-Forwarded-*` header is dropped and replaced.
+ * incoming values are kept and the peer is appended to `X-Forwarded-For`.
+ * From any other peer every `X-Forwarded-*` header is dropped and replaced.
  */
 function setForwardingHeaders(headers: Headers, context: ForwardingContext): void {
   const trusted = context.peer !== "" && context.trustedProxies.contains(context.peer);

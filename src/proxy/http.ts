@@ -74,7 +74,7 @@ export async function proxyHttp(
   }
 
   // A streaming body (SSE, chunked, a long download) may stay quiet for longer
-  // than the listener's idle timeout; the client decides when to give up.
+  // than the listener's idle timeout, so the client decides when to give up.
   context.disableTimeout();
   // NOTE: On Bun 1.4.5 a response built from a JavaScript ReadableStream goes
   // out chunked, so bodies above smallBodyLimit lose their Content-Length.

@@ -18,11 +18,11 @@ export { smallBodyLimit } from "./http.ts";
 
 /**
  * Sends a request to the upstream and returns the response to hand to the
- * client, streaming both bodies. A WebSocket upgrade is relayed frame by
- * frame once the upstream accepted it. Upstream failures after connecting
- * become a 502 with a short body; `hooks.onEnd` fires once when the exchange
- * is over. Rejects with `UpstreamConnectError` when no connection could be
- * made, before anything was sent to the client.
+ * client, streaming both bodies. A WebSocket upgrade is relayed message by
+ * message once the upstream accepted it. Upstream failures after connecting
+ * become a 502 with a short body, and `hooks.onEnd` fires once when the
+ * exchange is over. Rejects with `UpstreamConnectError` when no connection
+ * could be made, before anything was sent to the client.
  */
 export function proxyRequest(
   request: Request,

@@ -115,7 +115,7 @@ export class WebSocketRelay {
     if (this.#pendingBytes > this.#options.bufferLimit) this.#overflow("client");
   }
 
-  /** Sends queued messages while the client side keeps up; `drain` resumes it. */
+  /** Sends queued messages while the client side keeps up. The `drain` handler resumes it. */
   #flushToClient(): void {
     const client = this.#client;
     if (!client) return;
@@ -153,7 +153,7 @@ export class WebSocketRelay {
 
   #onUpstreamClose(code: number, reason: string): void {
     this.#upstreamClose ??= { code, reason };
-    // Queued messages go out first; `drain` closes the client once they have.
+    // Queued messages go out first, so the `drain` handler closes the client once they have.
     if (this.#client && this.#pending.length === 0) this.#closeClient();
     this.#endIfClosed();
   }

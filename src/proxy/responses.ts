@@ -18,7 +18,7 @@ export function badRequest(message: string): Response {
   });
 }
 
-/** A response for a client that is gone; nobody reads it. */
+/** Returns a placeholder response for a client that disconnected, which no client reads. */
 export function clientGoneResponse(): Response {
   return new Response(null, { status: clientClosedRequest });
 }

@@ -8,7 +8,7 @@ export interface Upstream {
 }
 
 export interface ProxyOptions {
-  /** Peers whose `X-Forwarded-*` headers are kept; from `parseTrustedProxies`. */
+  /** Peers whose `X-Forwarded-*` headers are kept, from `parseTrustedProxies`. */
   trustedProxies: TrustedProxies;
   /** The listener's scheme, sent as `X-Forwarded-Proto`. */
   proto: "http" | "https";

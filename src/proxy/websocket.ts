@@ -79,9 +79,9 @@ export async function proxyWebSocket(
   }
 
   // NOTE: Extensions are negotiated per hop, not end to end. The relay
-  // handles whole messages, so the client and upstream connections each
-  // negotiate their own (Bun's server side offers none, its client offers
-  // permessage-deflate); passing the upstream's choice on would make the
+  // handles whole messages, so each connection negotiates its own: on Bun
+  // 1.4.5 the server side accepts none and the client side offers
+  // permessage-deflate. Passing the upstream's choice on would make the
   // client compress frames that the server side cannot inflate.
   const response = context.upgrade({
     ...(socket.protocol === "" ? {} : { protocol: socket.protocol }),

@@ -45,7 +45,7 @@ export interface ProxyUnderTest {
   port: number;
   /** Statuses passed to `onEnd`, in call order. */
   ends: number[];
-  /** Errors `proxyRequest` rejected with; the client gets a 503 for each. */
+  /** Errors `proxyRequest` rejected with. The client gets a 503 for each. */
   rejections: unknown[];
   /** Calls to `context.disableTimeout`. */
   timeoutsDisabled: number;
@@ -104,7 +104,7 @@ export function startProxy(
   return proxy;
 }
 
-/** Resolves once `condition` holds; rejects naming `what` after `timeoutMs`. */
+/** Resolves once `condition` is true, or rejects naming `what` after `timeoutMs`. */
 export async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000) {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

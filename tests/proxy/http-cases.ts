@@ -25,7 +25,7 @@ function patternChunk(index: number): Uint8Array {
   return new Uint8Array(chunkSize).fill(index % 256);
 }
 
-/** Reads a body to the end, checking the byte pattern; returns the byte count. */
+/** Reads a body to the end, checks the byte pattern and returns the byte count. */
 async function readPattern(body: ReadableStream<Uint8Array>): Promise<number> {
   let total = 0;
   for await (const chunk of body) {
