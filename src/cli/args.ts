@@ -1,0 +1,70 @@
+/** Command-line parsing for `relight`, with node:util `parseArgs`. */
+import { parseArgs } from "node:util";
+
+export type CommandName = "run" | "check" | "status" | "reload";
+
+export type CommandLine =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "command"; command: CommandName; configPath: string; json: boolean };
+
+/** Thrown for bad usage; the message says what was wrong and what to type instead. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export const DEFAULT_CONFIG_PATH = "./relight.yaml";
+
+const COMMANDS: readonly string[] = ["run", "check", "status", "reload"];
+
+/** Parses the arguments after the program name. */
+export function parseCommandLine(args: readonly string[]): CommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: "string", short: "c" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message} (run relight --help for usage)`);
+  }
+
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+
+  const [first, ...rest] = positionals;
+  if (first === "help") return { kind: "help" };
+
+  const command = first ?? "run";
+  if (!COMMANDS.includes(command)) {
+    throw new UsageError(
+      `unknown command "${command}" (use check, status or reload, or no command to run; see relight --help)`,
+    );
+  }
+  if (rest.length > 0) {
+    throw new UsageError(
+      `unexpected argument "${rest[0]}" (use --config FILE to name a config file)`,
+    );
+  }
+  if (values.json && command !== "status") {
+    throw new UsageError("--json applies only to relight status");
+  }
+  if (values.config === "") {
+    throw new UsageError("--config needs a file path");
+  }
+
+  return {
+    kind: "command",
+    command: command as CommandName,
+    configPath: values.config ?? DEFAULT_CONFIG_PATH,
+    json: values.json ?? false,
+  };
+}

@@ -1,0 +1,65 @@
+/** `relight check`: validates the config file and prints the effective config. */
+import { type Config, ConfigError, formatEffectiveConfig, loadConfig } from "../config/index.ts";
+import { checkTlsConfig } from "../tls/index.ts";
+import { type CommandOutput, ExitCode } from "./io.ts";
+
+/** Findings of one extra check: problems that make the config unusable, and lines to print. */
+export interface ConfigCheckResult {
+  errors: string[];
+  notes: string[];
+}
+
+/**
+ * A check that needs more than the file itself, such as reading the
+ * certificate files it names. Runs only when the file itself is valid.
+ */
+export type ConfigCheck = (config: Config) => ConfigCheckResult | Promise<ConfigCheckResult>;
+
+function checkTls(config: Config): ConfigCheckResult {
+  if (config.tls === undefined) return { errors: [], notes: [] };
+
+  const result = checkTlsConfig(config.tls);
+  return { errors: result.errors, notes: result.summary };
+}
+
+/** Checks that `relight check` runs after loading; add an entry to check more. */
+export const configChecks: ConfigCheck[] = [checkTls];
+
+/** Runs `relight check`: exit 0 and the effective config when valid, exit 2 and every error when not. */
+export async function checkCommand(
+  configPath: string,
+  output: CommandOutput,
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadConfig(configPath, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const message of error.messages) output.err(message);
+    output.err(`${configPath}: invalid (${countProblems(error.messages.length)})`);
+    return ExitCode.usage;
+  }
+
+  const errors: string[] = [];
+  const notes: string[] = [];
+  for (const check of configChecks) {
+    const result = await check(config);
+    errors.push(...result.errors);
+    notes.push(...result.notes);
+  }
+
+  if (errors.length > 0) {
+    for (const message of errors) output.err(`${configPath}: ${message}`);
+    output.err(`${configPath}: invalid (${countProblems(errors.length)})`);
+    return ExitCode.usage;
+  }
+
+  output.out(formatEffectiveConfig(config).trimEnd());
+  for (const note of notes) output.out(`# ${note}`);
+  return ExitCode.ok;
+}
+
+function countProblems(count: number): string {
+  return count === 1 ? "1 problem" : `${count} problems`;
+}
