@@ -103,12 +103,13 @@ export function benchVmUpstream(sim: SimHost): Upstream {
   };
 }
 
-export function relightConfig(socketPath: string): string {
+/** Returns relight.yaml text for the benchmark; `refreshMs` defaults to `refreshIntervalMs`. */
+export function relightConfig(socketPath: string, refreshMs = refreshIntervalMs): string {
   return [
     'listen: "127.0.0.1:0"',
     "slicer:",
     `  url: ${JSON.stringify(socketPath)}`,
-    `refresh_interval: ${refreshIntervalMs}ms`,
+    `refresh_interval: ${refreshMs}ms`,
     "defaults:",
     "  host_group: bench",
     "  idle_timeout: 1h",

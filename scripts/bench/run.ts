@@ -19,6 +19,7 @@ import {
 import { benchVmUpstream, relightConfig, startRelightContestant, startSimHost } from "./fleet.ts";
 import { measureKeepAlive } from "./keepalive.ts";
 import { measureLargeBodies } from "./large.ts";
+import { measureScale } from "./scale.ts";
 import { measureSlicerdLoad } from "./slicerd-load.ts";
 import { measureStreams } from "./streams.ts";
 import { measureWake } from "./wake.ts";
@@ -27,7 +28,7 @@ import { renderReport, type RunSettings, type SectionReport } from "./report.ts"
 import type { BenchContext } from "./rounds.ts";
 import { ensureTools, machineFacts } from "./tools.ts";
 
-const sectionNames = ["keepalive", "large", "streams", "wake", "slicerd"] as const;
+const sectionNames = ["keepalive", "large", "streams", "wake", "scale", "slicerd"] as const;
 type SectionName = (typeof sectionNames)[number];
 
 const usage = `usage: bun scripts/bench/run.ts [options]
@@ -39,6 +40,7 @@ const usage = `usage: bun scripts/bench/run.ts [options]
   --body-mib N         size of the large download and upload, in MiB (default 100, quick 20)
   --resume-delay MS    the simulator's resume delay, in ms (default 100)
   --burst N            concurrent requests to a paused VM (default 1000)
+  --idle-sockets N     idle WebSockets held open through Relight (default 5000, quick 500)
   --only LIST          comma-separated sections to run: ${sectionNames.join(", ")}
   --out FILE           report path (default BENCHMARKS.md at the repository root)`;
 
@@ -64,6 +66,7 @@ function parseOptions() {
       "body-mib": { type: "string" },
       "resume-delay": { type: "string" },
       burst: { type: "string" },
+      "idle-sockets": { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -96,6 +99,7 @@ function parseOptions() {
     bodyBytes: positiveInteger("body-mib", values["body-mib"], quick ? 20 : 100) * 2 ** 20,
     resumeDelayMs: positiveInteger("resume-delay", values["resume-delay"], 100),
     burst: positiveInteger("burst", values.burst, 1000),
+    idleSockets: positiveInteger("idle-sockets", values["idle-sockets"], quick ? 500 : 5000),
   };
 }
 
@@ -131,6 +135,9 @@ async function main(): Promise<void> {
   if (sections.includes("streams")) reports.push(await measureStreams(context, 100_000, 10));
   if (sections.includes("wake")) {
     reports.push(await measureWake(context, sim, relight, options.burst));
+  }
+  if (sections.includes("scale")) {
+    reports.push(await measureScale(context, sim, relight, options.idleSockets));
   }
   if (sections.includes("slicerd")) reports.push(await measureSlicerdLoad(context, sim, relight));
 
