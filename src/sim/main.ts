@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { configureLogging } from "../logging/index.ts";
 import { parseDurationMs } from "./duration.ts";
 import { loadFleetFile, startSimulator } from "./index.ts";
-import type { ListenAddress, SimulatorOptions } from "./types.ts";
+import type { ListenAddress, Simulator, SimulatorOptions } from "./types.ts";
 
 const usage = `Usage: npm run sim -- --fleet FILE [options]
 
@@ -88,25 +88,39 @@ async function main(): Promise<number> {
     { level: "info", format: "text", access: false },
     { secrets: [options.token] },
   );
-  const simulator = await startSimulator(options);
+  // Listening before the start means a signal during the start still stops
+  // the VMs already created instead of killing this process and leaving them.
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+
+  let simulator: Simulator;
+  try {
+    simulator = await startSimulator(options);
+  } catch (error) {
+    process.stderr.write(`sim: ${(error as Error).message}\n`);
+    logging.close();
+    return 1;
+  }
+  process.stdout.write(`${formatBanner(simulator)}\n`);
+
+  await stopRequested;
+  await simulator.stop();
+  logging.close();
+  return 0;
+}
+
+function formatBanner(simulator: Simulator): string {
   const lines = ["Slicer simulator ready"];
   if (simulator.socketPath) lines.push(`  socket:  ${simulator.socketPath}`);
   if (simulator.url) lines.push(`  url:     ${simulator.url}`);
   if (simulator.controlUrl) lines.push(`  control: ${simulator.controlUrl}/_sim/`);
   for (const vm of simulator.control.listVms()) {
-    lines.push(
-      `  ${vm.hostname}  ${vm.status.padEnd(7)}  ${vm.ip}:${vm.appPort}  [${vm.tags.join(", ")}]`,
-    );
+    const address = `${vm.ip}:${vm.appPort}`;
+    lines.push(`  ${vm.hostname}  ${vm.status.padEnd(7)}  ${address}  [${vm.tags.join(", ")}]`);
   }
-  process.stdout.write(`${lines.join("\n")}\n`);
-
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  await simulator.stop();
-  logging.close();
-  return 0;
+  return lines.join("\n");
 }
 
 process.exitCode = await main();
