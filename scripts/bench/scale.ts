@@ -129,7 +129,8 @@ export async function measureScale(
         "one of them is the simulator's bench VM, the rest have loopback addresses that no " +
         "request reaches. The simulator itself cannot hold 10,000 VMs, because each VM is a " +
         "real process on one /24 of loopback addresses. Both refresh the index every " +
-        `${scaleRefreshMs / 1000} s (Relight's default). wrk runs against each in alternating rounds. " +
+        `${scaleRefreshMs / 1000} s (Relight's default). ` +
+        "wrk runs against each in alternating rounds. " +
         "Memory per entry is the RSS difference of the two processes after the runs, " +
         `divided by ${largeIndex - smallIndex}: an estimate, since garbage collection ` +
         `timing differs. Idle WebSockets: ${idleSockets} opened through the main Relight ` +
