@@ -26,6 +26,13 @@ export interface RouterState {
   proxyOptions(): ProxyOptions;
 }
 
+/**
+ * Time without response headers after which the VM's state is checked with
+ * slicerd, in ms. A VM paused behind Relight's back accepts connections but
+ * never answers, so waiting for a connect error would wait forever.
+ */
+const stallThresholdMs = 1000;
+
 /** nginx's status for a client that disconnected before the response was ready. */
 const clientClosedRequest = 499;
 
@@ -136,6 +143,7 @@ async function forward(
   finish: (status: number) => void,
 ): Promise<Response> {
   const hooks = { onEnd: finish };
+  const stallTimer = setTimeout(() => vm.checkAfterStall(), stallThresholdMs);
   try {
     return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), hooks);
   } catch (error) {
@@ -145,6 +153,8 @@ async function forward(
       return errorResponse(request, 502);
     }
     log.warn("upstream connect failed, checking vm", { vm: vm.hostname, ip: vm.ip });
+  } finally {
+    clearTimeout(stallTimer);
   }
 
   vm.markSuspect();

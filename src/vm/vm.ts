@@ -42,6 +42,9 @@ const maxPollDelayMs = 500;
 /** Time allowed for one TCP connect to the app port, in ms. */
 const probeTimeoutMs = 1000;
 
+/** Least time between two stall checks of one VM, in ms. */
+const stallCheckIntervalMs = 5000;
+
 /** HTTP statuses that mean this daemon has no relaunch call. */
 const relaunchUnsupportedStatuses = new Set([404, 405, 501]);
 
@@ -74,6 +77,8 @@ export class Vm {
   #pause: Promise<void> | undefined;
   readonly #env: VmEnvironment;
   #reportedOverrideTags = new Set<string>();
+  /** `performance.now()` of the last stall check. */
+  #lastStallCheck = Number.NEGATIVE_INFINITY;
 
   constructor(node: SlicerNode, settings: SiteSettings, env: VmEnvironment) {
     this.hostname = node.hostname;
@@ -155,6 +160,24 @@ export class Vm {
     if (this.#state === "running" && this.#wake === undefined) {
       this.#setState("unknown");
     }
+  }
+
+  /**
+   * Checks slicerd when a request to this VM has had no response for a
+   * while, because a VM paused behind Relight's back accepts TCP connections
+   * (the kernel queues them) but never answers. A paused VM is resumed, and
+   * the waiting request then completes. Runs at most once per
+   * `stallCheckIntervalMs` per VM, so slow but healthy apps cost little.
+   */
+  checkAfterStall(): void {
+    const now = performance.now();
+    if (now - this.#lastStallCheck < stallCheckIntervalMs) return;
+    this.#lastStallCheck = now;
+
+    this.markSuspect();
+    this.ensureReady(this.settings.wakeTimeoutMs).catch((error: unknown) => {
+      log.warn("stall check failed", { vm: this.hostname, error: String(error) });
+    });
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 import type { Config, SiteConfig, SiteSettings } from "../../src/config/types.ts";
 import { type Relight, type RelightOptions, startRelight } from "../../src/relight.ts";
+import { runtime } from "../../src/runtime/index.ts";
 import { TestClock } from "./clock.ts";
 
 export const testSettings: SiteSettings = {
@@ -107,4 +108,48 @@ export async function waitFor(
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A WebSocket client through the router, opened for `host` with `protocols`. */
+export async function openWebSocket(
+  baseUrl: string,
+  host: string,
+  path: string,
+  protocols: string[] = [],
+): Promise<WebSocket> {
+  const url = `${baseUrl.replace(/^http/, "ws")}${path}`;
+  const socket = runtime.connectWebSocket(url, {
+    headers: new Headers({ host }),
+    protocols,
+  });
+  socket.binaryType = "arraybuffer";
+  await new Promise<void>((resolve, reject) => {
+    socket.addEventListener("open", () => resolve(), { once: true });
+    socket.addEventListener("error", () => reject(new Error(`WebSocket to ${host} failed`)), {
+      once: true,
+    });
+  });
+  return socket;
+}
+
+/** Resolves with the next message on `socket`. */
+export function nextMessage(socket: WebSocket): Promise<string | ArrayBuffer> {
+  return new Promise((resolve) => {
+    socket.addEventListener("message", (event) => resolve(event.data as string | ArrayBuffer), {
+      once: true,
+    });
+  });
+}
+
+/** Resolves with the close code and reason once `socket` closes. */
+export function closed(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => {
+    socket.addEventListener(
+      "close",
+      (event) => resolve({ code: event.code, reason: event.reason }),
+      {
+        once: true,
+      },
+    );
+  });
 }

@@ -4,6 +4,7 @@
  * `/_sim/` control HTTP API. Works from Bun and Deno alike.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { connect } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,6 +122,10 @@ export class SimProcess {
     return body.ip;
   }
 
+  async deleteVm(hostname: string): Promise<void> {
+    await this.#request("DELETE", `vms/${hostname}`);
+  }
+
   async getVm(hostname: string): Promise<SimVm> {
     return (await this.#request("GET", `vms/${hostname}`)) as SimVm;
   }
@@ -133,9 +138,18 @@ export class SimProcess {
     await this.#request("POST", "fail-next", { endpoint, count, status });
   }
 
-  /** Closes the API socket (connections refused) or opens it again. */
+  /**
+   * Closes the API socket (connections refused) or opens it again. The
+   * simulator applies the change just after it answers, so this waits until
+   * the socket accepts or refuses connections.
+   */
   async setDown(down: boolean): Promise<void> {
     await this.#request("PUT", "down", { down });
+    const deadline = Date.now() + 5000;
+    while ((await socketAccepts(this.socketPath)) === down) {
+      if (Date.now() > deadline) throw new Error(`simulator did not go ${down ? "down" : "up"}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   async countCalls(endpoint: SimEndpoint, hostname?: string): Promise<number> {
@@ -175,6 +189,17 @@ export class SimProcess {
     }
     return text === "" ? undefined : JSON.parse(text);
   }
+}
+
+function socketAccepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ path });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 /** Reads stdout until the `control:` line of the ready banner. */

@@ -1,0 +1,140 @@
+/**
+ * Idle pausing through the router, driven by a test clock: idle VMs are
+ * paused after their idle timeout, and never under an open connection.
+ */
+import assert from "node:assert/strict";
+import type { CaseGroup } from "../support/cases.ts";
+import {
+  catchAllSite,
+  closed,
+  nextMessage,
+  openWebSocket,
+  testConfig,
+  waitFor,
+  withRelight,
+} from "../harness/relight.ts";
+import { SimProcess } from "../harness/sim.ts";
+
+let sim: SimProcess;
+
+const idleTimeoutMs = 60_000;
+
+function config() {
+  return testConfig(sim.socketPath, {
+    sites: [catchAllSite({ idleTimeoutMs })],
+    watchIntervalMs: 10_000,
+  });
+}
+
+async function simStatus(hostname: string): Promise<string> {
+  return (await sim.getVm(hostname)).status;
+}
+
+export const idleCases: CaseGroup = {
+  name: "router idle pausing",
+  async beforeAll() {
+    sim = await SimProcess.start({ groups: [{ name: "apps" }, { name: "other" }] });
+  },
+  async afterAll() {
+    await sim?.stop();
+  },
+  cases: [
+    {
+      name: "idle VM is paused",
+      async run() {
+        const vm = await sim.createVm("apps", ["dozy"]);
+        await withRelight(config(), async ({ get, clock }) => {
+          const response = await get("dozy");
+          await response.text();
+
+          await clock.advance(idleTimeoutMs - 10_000);
+          assert.equal(await sim.countCalls("pause", vm.hostname), 0, "paused too early");
+
+          await clock.advance(10_000);
+          await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
+          assert.equal(await sim.countCalls("pause", vm.hostname), 1);
+        });
+      },
+    },
+    {
+      name: "never-requested VM is paused",
+      async run() {
+        const vm = await sim.createVm("apps", ["unvisited"]);
+        await withRelight(config(), async ({ clock }) => {
+          await clock.advance(idleTimeoutMs);
+          await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
+        });
+      },
+    },
+    {
+      name: "never tag opts out of pausing",
+      async run() {
+        const vm = await sim.createVm("apps", ["keeper", "relight.idle_timeout=never"]);
+        await withRelight(config(), async ({ clock, relight }) => {
+          await clock.advance(10 * idleTimeoutMs);
+          assert.equal(await sim.countCalls("pause", vm.hostname), 0);
+          const entry = relight.status().vms.find((item) => item.hostname === vm.hostname);
+          assert.equal(entry?.idleTimeoutMs, null);
+        });
+      },
+    },
+    {
+      name: "unconfigured host group is left alone",
+      async run() {
+        const vm = await sim.createVm("other", ["outsider"]);
+        await withRelight(config(), async ({ clock }) => {
+          await clock.advance(10 * idleTimeoutMs);
+          assert.equal(await sim.countCalls("pause", vm.hostname), 0);
+        });
+      },
+    },
+    {
+      name: "open WebSocket prevents pausing",
+      async run() {
+        const vm = await sim.createVm("apps", ["chatty"]);
+        await withRelight(config(), async ({ baseUrl, clock, relight }) => {
+          const socket = await openWebSocket(baseUrl, "chatty", "/ws");
+          const echo = nextMessage(socket);
+          socket.send("still here");
+          assert.equal(await echo, "still here");
+          const entry = () => relight.status().vms.find((item) => item.hostname === vm.hostname);
+          assert.equal(entry()?.openWebSockets, 1);
+
+          await clock.advance(5 * idleTimeoutMs);
+          assert.equal(await sim.countCalls("pause", vm.hostname), 0, "paused under a WebSocket");
+
+          const done = closed(socket);
+          socket.close(1000, "bye");
+          await done;
+          await waitFor(() => entry()?.openWebSockets === 0, "the WebSocket count to drop");
+
+          await clock.advance(idleTimeoutMs);
+          await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
+        });
+      },
+    },
+    {
+      name: "streaming response prevents pausing",
+      async run() {
+        const vm = await sim.createVm("apps", ["streamer"]);
+        await withRelight(config(), async ({ get, clock, relight }) => {
+          const controller = new AbortController();
+          const response = await get("streamer", "/sse?interval=60000", {
+            signal: controller.signal,
+          });
+          assert.equal(response.status, 200);
+          const reader = response.body!.getReader();
+          await reader.read();
+
+          await clock.advance(5 * idleTimeoutMs);
+          assert.equal(await sim.countCalls("pause", vm.hostname), 0, "paused under a stream");
+          const entry = relight.status().vms.find((item) => item.hostname === vm.hostname);
+          assert.equal(entry?.inFlightRequests, 1);
+
+          controller.abort();
+          await reader.cancel().catch(() => undefined);
+        });
+      },
+    },
+  ],
+};

@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { idleCases } from "./idle.cases.ts";
+
+registerBunCases(idleCases);

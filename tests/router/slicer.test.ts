@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { slicerCases } from "./slicer.cases.ts";
+
+registerBunCases(slicerCases);
