@@ -15,6 +15,8 @@ import {
   type RequestHandler,
   type RunningServer,
   runtime,
+  type ServerSocket,
+  type UpgradeOptions,
 } from "../../src/runtime/index.ts";
 
 export const loopback = "127.0.0.1";
@@ -57,6 +59,8 @@ export interface ProxySetup {
   /** The proxy listener's idle timeout in seconds. */
   idleTimeout?: number;
   webSocketBufferLimit?: number;
+  /** Delay in ms before the proxy's WebSocket `open` handler runs, to test early messages. */
+  openDelayMs?: number;
 }
 
 /** Starts a server whose handler sends every request through `proxyRequest`. */
@@ -88,7 +92,7 @@ export function startProxy(
           proxy.timeoutsDisabled++;
           context.disableTimeout();
         },
-        upgrade: (upgradeOptions) => context.upgrade(upgradeOptions),
+        upgrade: (upgradeOptions) => context.upgrade(delayOpen(upgradeOptions, setup.openDelayMs)),
         clientGone: context.clientGone,
       };
       try {
@@ -102,6 +106,16 @@ export function startProxy(
   cleanup.add(() => server.stop(true));
   proxy.port = server.port;
   return proxy;
+}
+
+function delayOpen(options: UpgradeOptions, delayMs: number | undefined): UpgradeOptions {
+  if (delayMs === undefined) return options;
+
+  const handlers = options.handlers;
+  const open = (socket: ServerSocket) => {
+    setTimeout(() => handlers.open(socket), delayMs);
+  };
+  return { ...options, handlers: { ...handlers, open } };
 }
 
 /** Resolves once `condition` is true, or rejects naming `what` after `timeoutMs`. */

@@ -1,5 +1,6 @@
 /** WebSocket relaying, checked on what the upstream received and what the client got. */
 import assert from "node:assert/strict";
+import { createConnection } from "node:net";
 import { UpstreamConnectError } from "../../src/proxy/index.ts";
 import { sendableCloseCode } from "../../src/proxy/relay.ts";
 import { runtime, type ServerSocket } from "../../src/runtime/index.ts";
@@ -182,10 +183,34 @@ export const webSocketCases: CaseGroup = {
       }),
     },
     {
+      name: "abrupt client disconnect closes upstream",
+      run: withCleanup(async (cleanup) => {
+        const { upstream, record } = startEchoUpstream(cleanup);
+        const proxy = startProxy(cleanup, upstream);
+
+        const socket = createConnection({ host: loopback, port: proxy.port });
+        socket.on("error", () => {});
+        const lines = upgradeRequestLines("/").map((line) =>
+          line.startsWith("Connection:") ? "Connection: Upgrade" : line
+        );
+        socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+        await new Promise<void>((resolve) => socket.once("data", () => resolve()));
+        socket.destroy();
+
+        await waitFor("the upstream to see the close", () => record.closes.length > 0);
+        assert.equal(record.closes[0]?.code, 1001);
+        await waitFor("onEnd after both sides closed", () => proxy.ends.length > 0);
+        await settle();
+        assert.deepEqual(proxy.ends, [101]);
+      }),
+    },
+    {
       name: "early upstream messages are delivered",
       run: withCleanup(async (cleanup) => {
         const { upstream } = startEchoUpstream(cleanup);
-        const proxy = startProxy(cleanup, upstream);
+        // The delay lets the upstream's first messages reach the proxy before
+        // the proxy learns that the client side of the upgrade is open.
+        const proxy = startProxy(cleanup, upstream, { openDelayMs: 200 });
 
         const { socket, events } = await connectClient(proxy.port, "/early", []);
         await waitFor("three early messages", () => events.messages.length === 3);
