@@ -27,7 +27,7 @@ export function validateAddressPrefix(prefix: string): void {
   }
 }
 
-/** Tries to bind `host:port`; returns false when something already holds it. */
+/** Tries to bind `host:port` and returns false when another socket already uses it. */
 function canBind(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const probe = createServer();

@@ -27,7 +27,10 @@ interface Route {
   hostname?: string;
 }
 
-/** Matches a path to a Slicer endpoint; a trailing slash matches nothing, as in slicerd. */
+/**
+ * Matches a request to a Slicer endpoint. A path with a trailing slash matches
+ * nothing, because slicerd rejects some paths written that way.
+ */
 export function matchRoute(method: string, path: string): Route | undefined {
   let segments: string[];
   try {
@@ -103,7 +106,7 @@ function nodeJson(vm: Vm) {
   };
 }
 
-/** The create and relaunch answer, with the address in CIDR form as slicerd sends it. */
+/** Body of the create and relaunch responses, with the address in CIDR form as slicerd returns it. */
 function createdJson(vm: Vm) {
   return {
     hostname: vm.hostname,
@@ -114,7 +117,7 @@ function createdJson(vm: Vm) {
   };
 }
 
-/** Filters VMs by `?tag=` (exact) or `?tag_prefix=`; raises a 400 when both are set. */
+/** Filters VMs by `?tag=` (exact) or `?tag_prefix=`, and raises a 400 when both are set. */
 function filterByTag(vms: Vm[], query: URLSearchParams): Vm[] {
   const tag = query.get("tag");
   const prefix = query.get("tag_prefix");
@@ -225,7 +228,7 @@ async function handleRoute(
   }
 }
 
-/** Answers 200 only while the VM runs and its app accepts TCP connections. */
+/** Returns 200 only while the VM runs and its app accepts TCP connections, and raises a 500 otherwise. */
 async function handleHealth(vm: Vm, request: Request): Promise<Response> {
   if (vm.status !== "Running" || !vm.app) {
     throw new ApiError(

@@ -1,7 +1,7 @@
 /**
- * The process that stands in for a VM: the host group's app, started in its
- * own process group so that pause, resume and kill reach every process the
- * app starts.
+ * The process that represents a VM: the host group's app, started in its own
+ * process group so that pause, resume and kill reach every process the app
+ * starts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "node:net";
@@ -13,7 +13,7 @@ const demoAppPath = fileURLToPath(new URL("./demo-app.ts", import.meta.url));
 const killGraceMs = 1_500;
 
 export interface AppLaunch {
-  /** A string runs through `/bin/sh -c`; undefined runs the demo app. */
+  /** A string runs through `/bin/sh -c`, and undefined runs the demo app. */
   command: string | string[] | undefined;
   host: string;
   port: number;
@@ -85,7 +85,7 @@ export class AppProcess {
     return this.#exited;
   }
 
-  /** Sends a signal to the whole process group; ignores a group that is gone. */
+  /** Sends a signal to the whole process group and ignores a group that is gone. */
   signal(signal: NodeJS.Signals): void {
     try {
       process.kill(-this.pid, signal);

@@ -1,6 +1,6 @@
 /**
  * The `/_sim/` HTTP control API: the programmatic `SimulatorControl` over
- * HTTP, for the stand-alone simulator. Bodies and answers are JSON.
+ * HTTP, for the stand-alone simulator. Request and response bodies are JSON.
  *
  *   GET    /_sim/vms                     list VMs
  *   POST   /_sim/vms                     {"group", "tags", "status"?} create a VM
@@ -144,7 +144,7 @@ export function createControlHandler(
         const down = readBoolean(body, "down");
         const forMs = body.for_ms === undefined ? undefined : readInteger(body, "for_ms");
         // Going down closes this connection too when the control API shares
-        // the listener, so the change waits until the answer is sent.
+        // the listener, so the change waits until the response is sent.
         setTimeout(() => {
           control.setDown(down);
           if (down && forMs !== undefined) setTimeout(() => control.setDown(false), forMs);

@@ -3,12 +3,12 @@
  * a stand-in for a guest app, with endpoints that exercise a proxy.
  *
  *   GET  /            plain text with the VM's hostname and tags
- *   GET  /sse         server-sent events; ?interval= ms between events (default 1000), ?count= events (default unlimited)
- *   GET  /ws          WebSocket echo; answers the first offered subprotocol; "/close CODE REASON" makes it close
+ *   GET  /sse         server-sent events, ?interval= ms apart (default 1000), ?count= of them (default unlimited)
+ *   GET  /ws          WebSocket echo that selects the first offered subprotocol; "/close CODE REASON" closes it
  *   POST /echo        streams the request body back
  *   GET  /bytes?n=    streams n bytes
  *   GET  /headers     the request headers as JSON
- *   GET  /slow?ms=    answers after a delay
+ *   GET  /slow?ms=    responds after a delay
  *   GET  /redirect    302 to /
  *   GET  /cookies     sets two cookies
  *

@@ -10,7 +10,7 @@ const unitMs: Record<string, number> = {
   h: 3_600_000,
 };
 
-/** Parses a Go duration into milliseconds; raises a RangeError naming the bad value. */
+/** Parses a Go duration into milliseconds, or raises a RangeError naming the bad value. */
 export function parseDurationMs(text: string): number {
   const pattern = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
   let totalMs = 0;

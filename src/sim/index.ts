@@ -1,9 +1,9 @@
 /**
  * The Slicer simulator: a stand-in for slicerd, which needs KVM and is closed
  * source, for Relight's development, demo and tests. It serves the Slicer REST
- * API over a unix socket or loopback HTTP, runs each VM as a real process
- * group on its own loopback address (pause is SIGSTOP, resume is SIGCONT),
- * and lets tests inject latency, failures, hangs and outages and count calls.
+ * API over a unix socket or loopback HTTP. Each VM is a real process group on
+ * its own loopback address, where pause is SIGSTOP and resume is SIGCONT.
+ * Tests can inject latency, failures, hangs and outages, and count calls.
  */
 import { getLogger } from "../log.ts";
 import { AddressPool, randomAddressPrefix } from "./addresses.ts";
@@ -36,7 +36,7 @@ function formatUrl(hostname: string, port: number | undefined): string {
   return `http://${host}:${port}`;
 }
 
-/** Starts a simulator; VMs in `options.fleet` are running (or paused) when it resolves. */
+/** Starts a simulator. When it resolves, the VMs in `options.fleet` are running, paused or stopped as listed. */
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
   if (options.socketPath === undefined && options.http === undefined) {
     throw new TypeError("Missing listener: set socketPath, http or both");
@@ -108,7 +108,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
   try {
     for (const group of options.fleet?.host_groups ?? []) registry.addGroup(group);
-    // Hostnames are assigned in fleet order; the apps then start in parallel.
+    // Hostnames are assigned in fleet order, and then the apps start in parallel.
     await Promise.all(
       (options.fleet?.host_groups ?? []).flatMap((group) =>
         (group.vms ?? []).map((vm) => registry.create(group.name, vm, defaultReadyTimeoutMs))

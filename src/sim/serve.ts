@@ -41,7 +41,7 @@ export class Listener {
     return listener;
   }
 
-  /** The bound TCP port; undefined for a unix socket. */
+  /** The bound TCP port, undefined for a unix socket. */
   get port(): number | undefined {
     return this.#address.kind === "tcp" ? this.#address.port : undefined;
   }
@@ -50,12 +50,12 @@ export class Listener {
     return this.#server !== undefined;
   }
 
-  /** Binds the address again; a TCP port chosen as 0 keeps the port it got first. */
+  /** Binds the address again. A TCP port requested as 0 keeps the port it got first. */
   open(): void {
     if (this.#server) return;
     const common = {
       development: false,
-      // A hung Slicer daemon keeps connections open; so does the simulator.
+      // A hung Slicer daemon keeps connections open, and so does the simulator.
       idleTimeout: 0,
       fetch: (request: Request) => this.#handler(request),
       error: internalErrorResponse,
@@ -93,7 +93,7 @@ function removeFile(path: string): void {
   }
 }
 
-/** Removes a socket file that no process listens on; raises when one does. */
+/** Removes a socket file that no process listens on, and raises when one does. */
 async function removeStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {

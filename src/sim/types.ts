@@ -72,7 +72,7 @@ export interface SimVm {
   tags: string[];
   status: VmStatus;
   appPort: number;
-  /** Process group id of the app; undefined while the VM is stopped. */
+  /** Process group id of the app, undefined while the VM is stopped. */
   pid: number | undefined;
 }
 
@@ -103,7 +103,7 @@ export interface SimulatorOptions {
    * random /24 inside 127.64.0.0/10, so that several simulators can coexist.
    */
   addressPrefix?: string;
-  /** Where VM processes write stdout and stderr. Default "ignore". */
+  /** Destination of VM processes' stdout and stderr. Default "ignore". */
   vmOutput?: "inherit" | "ignore";
 }
 
@@ -132,13 +132,13 @@ export interface SimulatorControl {
   pauseVm(hostname: string): Promise<void>;
   /** Thaws the VM at once, ignoring the resume delay. */
   resumeVm(hostname: string): Promise<void>;
-  /** Kills the VM's app and marks it `Stopped`; `POST /vm/{h}/relaunch` starts it again. */
+  /** Kills the VM's app and marks it `Stopped`. `POST /vm/{h}/relaunch` starts it again. */
   stopVm(hostname: string): Promise<void>;
   deleteVm(hostname: string): Promise<void>;
   /** Restarts the VM's app on a new address, keeping its status, and returns the address. */
   moveVm(hostname: string): Promise<string>;
   setResumeDelay(ms: number): void;
-  /** Delays every call of the endpoint by `ms` before it is handled; 0 removes it. */
+  /** Delays every call of the endpoint by `ms` before it is handled, and 0 removes the delay. */
   setLatency(endpoint: Endpoint, ms: number): void;
   /** Makes the next `count` calls of the endpoint fail with `status` and a JSON error. */
   failNext(endpoint: Endpoint, count: number, status: number): void;

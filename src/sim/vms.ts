@@ -9,7 +9,7 @@ import type { FleetHostGroup, SimVm, VmStatus } from "./types.ts";
 
 const logger = getLogger("sim");
 
-/** Longest wait for an app to accept connections when the caller needs it ready, in ms. */
+/** Maximum wait for an app to accept connections when the caller needs it ready, in ms. */
 export const defaultReadyTimeoutMs = 15_000;
 
 /** An error the Slicer API turns into `{"error": message}` with `status`. */
@@ -26,7 +26,7 @@ export interface HostGroup {
   command: string | string[] | undefined;
   ramBytes: number;
   cpus: number;
-  /** Index of the last hostname handed out; hostnames are never reused. */
+  /** Index of the last hostname handed out. Hostnames are never reused. */
   lastIndex: number;
 }
 
@@ -155,7 +155,8 @@ export class VmRegistry {
       const ready = await waitForApp(vm.app, vm.ip, group.appPort, timeoutMs);
       if (!ready) {
         const reason = vm.app.exitDescription;
-        await this.delete(hostname);
+        // A concurrent delete may have removed the VM already.
+        if (this.#vms.get(hostname) === vm) await this.delete(hostname);
         throw new ApiError(
           408,
           `VM ${hostname} was not ready within ${timeoutMs} ms (app ${reason})`,
@@ -241,7 +242,7 @@ export class VmRegistry {
     });
   }
 
-  /** Kills the VM's app and marks it `Stopped`; the VM keeps its address. */
+  /** Kills the VM's app and marks it `Stopped`. The VM keeps its address. */
   stop(hostname: string): Promise<void> {
     const vm = this.require(hostname);
     return this.#serialize(vm, async () => {
@@ -254,7 +255,7 @@ export class VmRegistry {
     });
   }
 
-  /** Starts a stopped VM's app again; raises a 409 when it is not stopped. */
+  /** Starts a stopped VM's app again, or raises a 409 when it is not stopped. */
   relaunch(hostname: string): Promise<Vm> {
     const vm = this.require(hostname);
     return this.#serialize(vm, async () => {
@@ -283,7 +284,7 @@ export class VmRegistry {
 
   /**
    * Restarts the VM's app on a new address and returns it. A paused VM is
-   * frozen again once its app is ready; a stopped VM only changes address.
+   * frozen again once its app is ready. A stopped VM only changes address.
    */
   move(hostname: string): Promise<string> {
     const vm = this.require(hostname);

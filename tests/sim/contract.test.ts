@@ -20,13 +20,13 @@ interface OpenApiDocument {
 
 // A missing contract file fails this file at load time rather than skipping it.
 // The published description (API version 0.1.71) defines SlicerExecResult
-// twice, so duplicate keys are allowed; neither copy is used here.
+// twice, so duplicate keys are allowed. Neither copy is used here.
 const openapi = parseYaml(readFileSync(openapiPath, "utf8"), {
   uniqueKeys: false,
 }) as OpenApiDocument;
 
 const ajv = new Ajv({ allErrors: true });
-// `components` holds the schemas that `$ref`s point into; `example` is OpenAPI documentation.
+// `components` contains the schemas that `$ref`s point into, and `example` is OpenAPI documentation.
 ajv.addVocabulary(["components", "example"]);
 ajv.addFormat("date-time", {
   type: "string",

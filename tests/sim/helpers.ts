@@ -50,7 +50,7 @@ export async function startTestSimulator(
   };
 }
 
-/** A fleet with one host group of demo-app VMs, one VM per entry. */
+/** Builds a fleet with one host group of demo-app VMs, one VM per entry. */
 export function demoFleet(vms: { tags: string[]; status?: "Running" | "Paused" | "Stopped" }[]) {
   return { host_groups: [{ name: "apps", vms }] };
 }
