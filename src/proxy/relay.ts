@@ -16,9 +16,9 @@ const log = getLogger("proxy");
 const clientSendThreshold = 1024 * 1024;
 
 /**
- * Time the upstream gets to answer a close from the client, in ms. The
+ * Time the upstream gets to reply to a close from the client, in ms. The
  * WebSocket API cannot drop a connection outright, so after this the
- * exchange counts as over even if the upstream never answered.
+ * exchange counts as over even if the upstream never replied.
  */
 const upstreamCloseTimeoutMs = 5_000;
 

@@ -3,7 +3,7 @@
 /** nginx's status for a client that disconnected before the response was ready. */
 export const clientClosedRequest = 499;
 
-/** A 502 whose body reveals nothing about the upstream or the failure. */
+/** Returns a 502 whose body reveals nothing about the upstream or the failure. */
 export function badGateway(): Response {
   return new Response("Bad Gateway\n", {
     status: 502,
@@ -24,9 +24,10 @@ export function clientGoneResponse(): Response {
 }
 
 /**
- * Returns true for errors that mean no connection was made: the Bun codes
- * (`ECONNREFUSED` and the like, and `ConnectionRefused` in older versions)
- * and the OS messages Deno's fetch puts in its error text.
+ * Returns true for errors that mean no connection was made: Bun's error codes
+ * (`ECONNREFUSED` and the like, `ConnectionRefused` in older versions) and
+ * the OS messages in the cause of Deno's fetch error, such as "tcp connect
+ * error: Connection refused (os error 111)" on Deno 2.9.6.
  */
 export function isConnectFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;

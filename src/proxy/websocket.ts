@@ -19,7 +19,7 @@ import { WebSocketRelay } from "./relay.ts";
 
 const log = getLogger("proxy");
 
-/** Time allowed for the TCP probe that tells a refused upstream from one that rejected the upgrade, in ms. */
+/** Timeout of the TCP probe that distinguishes a refused upstream from one that rejected the upgrade, in ms. */
 const probeTimeoutMs = 2_000;
 
 /** Default for `ProxyOptions.webSocketBufferLimit`: 32 MiB. */
@@ -104,7 +104,7 @@ function splitList(value: string | null): string[] {
 /**
  * Returns true when a TCP connection to the upstream succeeds. The WebSocket
  * API reports every failure the same way, so this probe, run only after a
- * failed handshake, tells a VM that is not listening from an app that
+ * failed handshake, distinguishes a VM that is not listening from an app that
  * rejected the upgrade.
  */
 function acceptsConnections(upstream: Upstream): Promise<boolean> {
