@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { trafficCases } from "./traffic.cases.ts";
+
+registerBunCases(trafficCases);
