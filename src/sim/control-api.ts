@@ -84,16 +84,23 @@ function readCreateSpec(body: Body): { group: string; tags: string[]; status?: V
 }
 
 /**
- * Builds the handler of the control API. `PUT /_sim/down` with `for_ms`
- * brings the API back by itself, which is the only way back when this API
- * shares the listeners that go down.
+ * Builds the handler of the control API. `sharesApiListener` tells whether it
+ * is served on the API listeners, which `PUT /_sim/down` closes. There, `for_ms`
+ * is the only way to bring the API back.
  */
 export function createControlHandler(
   control: SimulatorControl,
   token: string | undefined,
+  sharesApiListener: boolean,
 ): (request: Request) => Promise<Response> {
   const route = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
+    if (!url.pathname.startsWith(controlPrefix)) {
+      throw new ApiError(
+        404,
+        `not found: ${url.pathname} (the control API is under ${controlPrefix})`,
+      );
+    }
     const parts = url.pathname.slice(controlPrefix.length).split("/").map(decodeURIComponent);
     const [resource, hostname, action] = parts;
     const method = request.method;
@@ -143,12 +150,14 @@ export function createControlHandler(
         const body = await readBody(request);
         const down = readBoolean(body, "down");
         const forMs = body.for_ms === undefined ? undefined : readInteger(body, "for_ms");
-        // Going down closes this connection too when the control API shares
-        // the listener, so the change waits until the response is sent.
-        setTimeout(() => {
+        const apply = () => {
           control.setDown(down);
           if (down && forMs !== undefined) setTimeout(() => control.setDown(false), forMs);
-        }, 10);
+        };
+        // Going down would close this very connection on a shared listener,
+        // so there the change waits until the response is sent.
+        if (sharesApiListener) setTimeout(apply, 10);
+        else apply();
         return jsonResponse(200, {});
       }
     }

@@ -145,5 +145,13 @@ Bun.serve({
   },
 });
 
+// Exits once the simulator is gone (this process was re-parented), so a
+// simulator killed by SIGKILL leaves no running app behind.
+// NOTE: an app that is frozen at that moment stays frozen until killed by hand.
+const simulatorPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== simulatorPid) process.exit(0);
+}, 1000);
+
 // Makes this file a module, so its names stay out of the global scope.
 export {};

@@ -100,10 +100,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   };
 
   const apiHandler = createApiHandler({ registry, faults, token: options.token });
-  const controlHandler = createControlHandler(control, options.token);
+  const sharedControlHandler = createControlHandler(control, options.token, true);
   const handler = (request: Request) => {
     const path = new URL(request.url).pathname;
-    return path.startsWith(controlPrefix) ? controlHandler(request) : apiHandler(request);
+    return path.startsWith(controlPrefix) ? sharedControlHandler(request) : apiHandler(request);
   };
 
   try {
@@ -123,6 +123,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     }
     if (options.controlHttp) {
       const { hostname, port } = options.controlHttp;
+      const controlHandler = createControlHandler(control, options.token, false);
       controlListeners.push(Listener.tcp(hostname, port, controlHandler));
     }
   } catch (error) {

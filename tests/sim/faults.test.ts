@@ -248,6 +248,16 @@ describe("control HTTP API", () => {
     expect((await fetch(`${sim.simulator.url}/healthz`)).status).toBe(200);
   });
 
+  test("down on the control listener is immediate", async () => {
+    expect((await controlCall("PUT", "down", { down: true })).status).toBe(200);
+    try {
+      await expect(sim.api("/healthz")).rejects.toThrow();
+    } finally {
+      expect((await controlCall("PUT", "down", { down: false })).status).toBe(200);
+    }
+    expect((await sim.api("/healthz")).status).toBe(200);
+  });
+
   test("rejects invalid input with 400", async () => {
     const badEndpoint = await controlCall("PUT", "latency", { endpoint: "bogus", ms: 1 });
     expect(badEndpoint.status).toBe(400);
@@ -266,5 +276,7 @@ describe("control HTTP API", () => {
     expect(badGroup.status).toBe(404);
     const unknown = await controlCall("GET", "nothing");
     expect(unknown.status).toBe(404);
+    const outside = await fetch(`${sim.simulator.controlUrl}/nodes`);
+    expect(outside.status).toBe(404);
   });
 });

@@ -90,6 +90,29 @@ describe("stand-alone simulator", () => {
     }, 20_000);
   }
 
+  test("SIGKILL leaves no running demo app", async () => {
+    const running = await startMain();
+    const vms = (await (await fetch(`${running.controlUrl}vms`)).json()) as {
+      pid: number;
+      status: string;
+    }[];
+    const runningPids = vms.filter((vm) => vm.status === "Running").map((vm) => vm.pid);
+    const pausedPids = vms.filter((vm) => vm.status === "Paused").map((vm) => vm.pid);
+    expect(runningPids.length).toBe(2);
+
+    running.child.kill("SIGKILL");
+    await exited(running.child);
+    const deadline = Date.now() + 5000;
+    while (runningPids.some((pid) => isGroupAlive(pid)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const pid of runningPids) expect(`${pid}:${isGroupAlive(pid)}`).toBe(`${pid}:false`);
+
+    // A frozen app cannot notice, so the test kills it itself.
+    for (const pid of pausedPids) process.kill(-pid, "SIGKILL");
+    if (existsSync(running.socketPath)) rmSync(running.socketPath);
+  }, 20_000);
+
   test("serves the API on the socket", async () => {
     const running = await startMain();
     const response = await fetch("http://localhost/nodes?tag=hello", { unix: running.socketPath });
