@@ -284,26 +284,38 @@ const unixClients = new Map<string, Deno.HttpClient>();
 function unixClient(path: string): Deno.HttpClient {
   let client = unixClients.get(path);
   if (!client) {
-    client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+    client = Deno.createHttpClient({ allowHost: true, proxy: { transport: "unix", path } });
     unixClients.set(path, client);
   }
   return client;
 }
 
 function createFetch(options: OriginFetchOptions): typeof fetch {
-  const socketPath = options.unixSocket;
-  if (socketPath === undefined) return fetch;
-
-  const client = unixClient(socketPath);
+  // Both clients honour a caller-set Host, as Bun's fetch does.
+  const client = options.unixSocket === undefined ? upstreamClient : unixClient(options.unixSocket);
   return (input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, client });
 }
 
+/** Returns whether the WHATWG WebSocket `close()` accepts `code` (1000 or 3000-4999). */
+function isClientCloseCode(code: number): boolean {
+  return code === 1000 || (code >= 3000 && code <= 4999);
+}
+
 function connectWebSocket(url: string, options: UpstreamSocketOptions): WebSocket {
-  return new WebSocket(url, {
+  const socket = new WebSocket(url, {
     client: upstreamClient,
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.protocols && options.protocols.length > 0 ? { protocols: options.protocols } : {}),
   });
+
+  // Deno's client WebSocket throws on codes such as 1001 that Bun's sends, so
+  // those are sent as 1000 with the reason kept.
+  const close = socket.close.bind(socket);
+  socket.close = (code?: number, reason?: string) => {
+    if (code === undefined || isClientCloseCode(code)) return close(code, reason);
+    close(1000, reason);
+  };
+  return socket;
 }
 
 function onSignal(signal: Deno.Signal, listener: () => void): () => void {

@@ -364,8 +364,16 @@ Deno.test("createFetch speaks HTTP over a unix socket", async () => {
   }
 });
 
-Deno.test("createFetch without a socket is the global fetch", () => {
-  assert.equal(denoRuntime.createFetch({}), fetch);
+Deno.test("createFetch sends the caller's Host header", async () => {
+  const upstream = await startUpstream((_request, response) => response.end("ok"));
+  try {
+    const hostFetch = denoRuntime.createFetch({});
+    const response = await hostFetch(upstream.url + "/", { headers: { host: "app.example.test" } });
+    assert.equal(await response.text(), "ok");
+    assert.equal(upstream.received[0]?.headers.host, "app.example.test");
+  } finally {
+    await upstream.close();
+  }
 });
 
 Deno.test("onSignal calls the listener until removed", async () => {

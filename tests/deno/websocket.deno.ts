@@ -194,3 +194,28 @@ Deno.test("connectWebSocket sends headers, Host and protocols", async () => {
     await server.stop(true);
   }
 });
+
+Deno.test("connectWebSocket close sends 1001 as 1000", async () => {
+  const serverClosed = Promise.withResolvers<number>();
+  const server = startSocketServer({
+    open() {},
+    message() {},
+    close(_socket, code) {
+      serverClosed.resolve(code);
+    },
+    drain() {},
+  });
+
+  try {
+    const upstream = denoRuntime.connectWebSocket(`ws://127.0.0.1:${server.port}/socket`, {});
+    await new Promise((resolve, reject) => {
+      upstream.onopen = resolve;
+      upstream.onerror = () => reject(new Error("upstream websocket failed to open"));
+    });
+
+    upstream.close(1001, "going away");
+    assert.equal(await serverClosed.promise, 1000);
+  } finally {
+    await server.stop(true);
+  }
+});
