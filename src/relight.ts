@@ -9,12 +9,18 @@ import { reloadFromFile, serializeReloads } from "./admin/lifecycle.ts";
 import { RelightMetrics } from "./admin/metrics.ts";
 import type { AdminRouter, ReloadResult } from "./admin/server.ts";
 import { AdminService } from "./admin/service.ts";
+import { goingAway, WebSocketTracker } from "./admin/websockets.ts";
 import { createRouterHandler, type RouterState } from "./app/router.ts";
 import { createAskHandler } from "./ask.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, ListenAddress, SiteConfig } from "./config/types.ts";
 import { getLogger } from "./log.ts";
-import { configureLogging, type LoggingHandle, type LoggingOptions } from "./logging/index.ts";
+import {
+  configureLogging,
+  type LoggingHandle,
+  type LoggingOptions,
+  withAccessLog,
+} from "./logging/index.ts";
 import { combineObservers, type Observer } from "./observe.ts";
 import { parseTrustedProxies, type ProxyOptions } from "./proxy/index.ts";
 import { type RunningServer, runtime } from "./runtime/index.ts";
@@ -72,8 +78,9 @@ export interface Relight {
    */
   reloadFromFile(): Promise<ReloadResult>;
   /**
-   * Stops the listeners and background work, giving open requests up to
-   * `shutdownTimeoutMs` to finish before closing them.
+   * Stops the listeners and background work, closes WebSockets with 1001 and
+   * gives open requests up to `shutdownTimeoutMs` to finish before closing
+   * them. VMs are neither paused nor resumed.
    */
   shutdown(): Promise<void>;
 }
@@ -133,7 +140,8 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     sites: () => sites,
     proxyOptions: () => proxyOptions,
   };
-  const routerHandler = createRouterHandler(state);
+  const webSockets = new WebSocketTracker();
+  const routerHandler = webSockets.wrap(withAccessLog(createRouterHandler(state)));
   const askHandler = createAskHandler(state);
 
   try {
@@ -282,7 +290,14 @@ export async function startRelight(config: Config, options: RelightOptions = {})
       serving = false;
       fleet.stop();
       const servers = ask ? [router, ask] : [router];
-      await Promise.all(servers.map((server) => stopServer(server, current.shutdownTimeoutMs)));
+      const stopped = Promise.all(
+        servers.map((server) => stopServer(server, current.shutdownTimeoutMs)),
+      );
+      // Plain requests get the shutdown timeout, but WebSockets may stay
+      // open for hours, so they are closed with 1001 now.
+      if (webSockets.size > 0) log.info("closing websockets", { count: webSockets.size });
+      webSockets.closeAll(goingAway, "server shutting down");
+      await stopped;
       await admin.stop();
       log.info("relight stopped");
       logging?.close();

@@ -1,5 +1,6 @@
 /** The access log: one line per proxied request when `log.access` is true. */
 import { getLogger } from "@logtape/logtape";
+import type { RequestHandler } from "../runtime/index.ts";
 
 export const accessLogCategory = ["relight", "access"];
 
@@ -11,7 +12,7 @@ export interface AccessEntry {
   path: string;
   status: number;
   durationMs: number;
-  /** Response body bytes sent, or null when unknown (a stream without Content-Length). */
+  /** Response body size in bytes, or null when unknown (a stream without Content-Length). */
   bytes: number | null;
   remoteAddress?: string;
 }
@@ -30,4 +31,32 @@ export function logAccess(entry: AccessEntry): void {
     bytes: entry.bytes,
     ...(entry.remoteAddress === undefined ? {} : { remote_address: entry.remoteAddress }),
   });
+}
+
+/**
+ * Wraps a request handler so that each request gets an access log line when
+ * `log.access` is on. The line is written when the response headers are
+ * ready: `durationMs` runs to that point, and `bytes` is the response's
+ * `Content-Length`, or null for a streamed body, because counting streamed
+ * bytes would put a stream stage on every response.
+ */
+export function withAccessLog(handler: RequestHandler): RequestHandler {
+  return async (request, context) => {
+    if (!accessLogger.isEnabledFor("info")) return await handler(request, context);
+
+    const started = performance.now();
+    const response = await handler(request, context);
+    const url = new URL(request.url);
+    const length = response.headers.get("content-length");
+    logAccess({
+      method: request.method,
+      host: request.headers.get("host") ?? "",
+      path: url.pathname,
+      status: response.status,
+      durationMs: performance.now() - started,
+      bytes: length === null ? null : Number(length),
+      remoteAddress: context.remoteAddress,
+    });
+    return response;
+  };
 }

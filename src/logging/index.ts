@@ -1,4 +1,4 @@
-export { type AccessEntry, logAccess } from "./access.ts";
+export { type AccessEntry, logAccess, withAccessLog } from "./access.ts";
 export {
   configureLogging,
   defaultRepeatIntervalMs,
