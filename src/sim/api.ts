@@ -205,6 +205,7 @@ async function handleRoute(
       const waitMs = readWaitMs(url.searchParams);
       const spec = await readCreateRequest(request);
       const vm = await registry.create(group, spec, waitMs);
+      // The API description lists both 200 and 201 for a create, so clients must accept either.
       return jsonResponse(201, createdJson(vm));
     }
     case "delete": {
@@ -230,6 +231,8 @@ async function handleRoute(
 
 /** Returns 200 only while the VM runs and its app accepts TCP connections, and raises a 500 otherwise. */
 async function handleHealth(vm: Vm, request: Request): Promise<Response> {
+  // NOTE: what slicerd returns for a paused VM's health is not documented.
+  // The simulator fails at once, where slicerd might wait for the agent.
   if (vm.status !== "Running" || !vm.app) {
     throw new ApiError(
       500,
