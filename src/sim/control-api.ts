@@ -84,7 +84,7 @@ function readCreateSpec(body: Body): { group: string; tags: string[]; status?: V
 }
 
 /**
- * Builds the handler of the control API. `sharesApiListener` tells whether it
+ * Builds the handler of the control API. `sharesApiListener` is true when it
  * is served on the API listeners, which `PUT /_sim/down` closes. There, `for_ms`
  * is the only way to bring the API back.
  */
