@@ -1,7 +1,7 @@
 /** Requests from `relight status` and `relight reload` to a running Relight's admin server. */
 import type { Config } from "../config/index.ts";
 
-/** Thrown when the admin server cannot be used; the message says why and what to do. */
+/** Thrown when the admin server cannot be used. The message states why and what to do. */
 export class AdminClientError extends Error {
   override name = "AdminClientError";
 }
@@ -27,8 +27,8 @@ export function adminBaseUrl(config: Config): string {
 
 /**
  * Sends one request to the admin server named by `config`, with the bearer
- * token when one is configured. Network failures and 401 become an
- * `AdminClientError`; other statuses are left to the caller.
+ * token when one is configured. Network failures, 401 and 403 become an
+ * `AdminClientError`, and the caller handles every other status.
  */
 export async function adminRequest(
   config: Config,
@@ -58,7 +58,7 @@ export async function adminRequest(
       ? error.message
       : String(error);
     throw new AdminClientError(
-      `could not reach the admin server at ${url} (${reason}); is Relight running with ${config.file}?`,
+      `could not reach the admin server at ${url} (${reason}). Is Relight running with ${config.file}?`,
     );
   }
 

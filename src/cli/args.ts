@@ -8,7 +8,7 @@ export type CommandLine =
   | { kind: "version" }
   | { kind: "command"; command: CommandName; configPath: string; json: boolean };
 
-/** Thrown for bad usage; the message says what was wrong and what to type instead. */
+/** Thrown for bad usage. The message states what was wrong and what to type instead. */
 export class UsageError extends Error {
   override name = "UsageError";
 }

@@ -1,13 +1,13 @@
-/** `relight reload`: asks a running Relight to re-read its config file through `POST /reload`. */
+/** `relight reload`: makes a running Relight re-read its config file through `POST /reload`. */
 import { loadConfig } from "../config/index.ts";
 import { adminRequest, errorsFromResponse } from "./admin-client.ts";
 import { type CommandOutput, ExitCode } from "./io.ts";
 import { reportCommandError } from "./status.ts";
 
 /**
- * Runs `relight reload`. The local file is loaded first, for the admin
- * address and token; the running instance then re-reads its own file and
- * rejects it (keeping the old config) when invalid.
+ * Runs `relight reload`. The local file is loaded only for the admin
+ * address and token. The running instance then re-reads its own file, and
+ * when that file is invalid it keeps the old config.
  */
 export async function reloadCommand(
   configPath: string,

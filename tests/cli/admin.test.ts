@@ -167,7 +167,7 @@ describe("relight status", () => {
 
     expect(code).toBe(1);
     expect(output.stderr).toEqual([
-      `relight status: could not reach the admin server at http://127.0.0.1:${port}/status (connection refused); is Relight running with ${path}?`,
+      `relight status: could not reach the admin server at http://127.0.0.1:${port}/status (connection refused). Is Relight running with ${path}?`,
     ]);
   });
 
