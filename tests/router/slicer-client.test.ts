@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { slicerClientCases } from "./slicer-client.cases.ts";
+
+registerBunCases(slicerClientCases);
