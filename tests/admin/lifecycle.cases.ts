@@ -42,7 +42,10 @@ function spawnSignalChild(env: Record<string, string> = {}) {
       waiters.push({ text, resolve: done });
     });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, waitFor, exited, output: () => output };
+  // `process.kill` rather than `child.kill`, because Deno 2.9.6's
+  // `child.kill` delivers only the first signal sent to a child.
+  const signal = (name: NodeJS.Signals) => process.kill(child.pid ?? 0, name);
+  return { signal, waitFor, exited, output: () => output };
 }
 
 export const lifecycleCases: CaseGroup = {
@@ -135,13 +138,13 @@ export const lifecycleCases: CaseGroup = {
     {
       name: "SIGHUP reloads, SIGTERM stops",
       async run() {
-        const { child, waitFor, exited } = spawnSignalChild();
+        const { signal, waitFor, exited } = spawnSignalChild();
         await waitFor("ready");
-        child.kill("SIGHUP");
+        signal("SIGHUP");
         await waitFor("reload 1");
-        child.kill("SIGHUP");
+        signal("SIGHUP");
         await waitFor("reload 2");
-        child.kill("SIGTERM");
+        signal("SIGTERM");
         await waitFor("shutdown SIGTERM");
 
         assert.equal(await exited, 0);
@@ -150,11 +153,11 @@ export const lifecycleCases: CaseGroup = {
     {
       name: "second SIGINT forces exit",
       async run() {
-        const { child, waitFor, exited, output } = spawnSignalChild({ SHUTDOWN_MS: "5000" });
+        const { signal, waitFor, exited, output } = spawnSignalChild({ SHUTDOWN_MS: "5000" });
         await waitFor("ready");
-        child.kill("SIGINT");
+        signal("SIGINT");
         await waitFor("shutdown SIGINT");
-        child.kill("SIGINT");
+        signal("SIGINT");
 
         assert.equal(await exited, 1);
         assert.match(output(), /forced/);
