@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { processCases } from "./process.cases.ts";
+
+registerBunCases(processCases);
