@@ -1,42 +1,4 @@
-import { describe, expect, test } from "bun:test";
-import { formatDuration, parseDuration } from "../../src/config/index.ts";
+import { registerBunCases } from "../support/bun-cases.ts";
+import { durationCases } from "./duration.cases.ts";
 
-describe("parseDuration", () => {
-  const valid: [string, number][] = [
-    ["250ms", 250],
-    ["30s", 30_000],
-    ["5m", 300_000],
-    ["1h30m", 5_400_000],
-    ["1.5h", 5_400_000],
-    ["2m0.5s", 120_500],
-    ["0s", 0],
-    ["-5s", -5_000],
-  ];
-  for (const [text, ms] of valid) {
-    test(`reads ${text}`, () => {
-      expect(parseDuration(text)).toBe(ms);
-    });
-  }
-
-  for (const text of ["30", "", "s", "5 m", "1d", "1h-5m", "ms5", "1.s", "1e3s"]) {
-    test(`rejects "${text}"`, () => {
-      expect(parseDuration(text)).toBeUndefined();
-    });
-  }
-});
-
-describe("formatDuration", () => {
-  const cases: [number, string][] = [
-    [0, "0s"],
-    [250, "250ms"],
-    [30_000, "30s"],
-    [5_400_000, "1h30m"],
-    [120_500, "2m500ms"],
-  ];
-  for (const [ms, text] of cases) {
-    test(`writes ${text}`, () => {
-      expect(formatDuration(ms)).toBe(text);
-      expect(parseDuration(text)).toBe(ms);
-    });
-  }
-});
+registerBunCases(durationCases);
