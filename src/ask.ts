@@ -1,6 +1,6 @@
 /**
  * The on-demand TLS ask server. Caddy (and similar servers) call
- * `GET /?domain=NAME` before getting a certificate for NAME; the answer is
+ * `GET /?domain=NAME` before getting a certificate for NAME; the response is
  * 200 only when NAME routes to a VM under the configured sites, paused VMs
  * included. Unknown names share the router's index and flood guard.
  */
@@ -39,10 +39,10 @@ export function createAskHandler(state: RouterState): RequestHandler {
     const resolution = await resolveHost(state, hostname);
     if ("vm" in resolution) return plain(200, "ok");
 
-    // Caddy refuses a certificate on any status but 2xx, so 503 while slicerd
-    // is unreachable still refuses, and tells an operator why.
+    // Only a 200 allows a certificate, so 503 while slicerd is unreachable
+    // still denies it, and shows an operator the cause.
     if (resolution.status === 503) {
-      log.warn("ask answered without index", { domain: hostname });
+      log.warn("ask request failed: index unavailable", { domain: hostname });
       return plain(503, "routing index unavailable");
     }
     return plain(404, "no app for this domain");

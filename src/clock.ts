@@ -1,5 +1,5 @@
 /**
- * Time as Relight sees it. Activity timestamps, the idle watcher, the
+ * The time source of Relight. Activity timestamps, the idle watcher, the
  * background index refresh and the unknown-host flood guard all read this
  * clock, so tests can drive idle pausing at real minimums (30 s and more)
  * by advancing a test clock instead of waiting.

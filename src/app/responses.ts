@@ -4,7 +4,7 @@
  * name a VM, an address, slicerd or an internal error.
  */
 
-/** Seconds a client is told to wait before retrying a 503. */
+/** `Retry-After` value sent with a 503, in seconds. */
 export const retryAfterSeconds = 5;
 
 const messages: Record<number, string> = {

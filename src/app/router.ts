@@ -18,7 +18,7 @@ import { errorResponse } from "./responses.ts";
 
 const log = getLogger("router");
 
-/** What the handler reads on each request; `sites` and `proxy` change on reload. */
+/** Router state read on each request; `sites` and `proxyOptions` change on reload. */
 export interface RouterState {
   fleet: Fleet;
   observer: Observer;
@@ -29,14 +29,14 @@ export interface RouterState {
 /**
  * Time without response headers after which the VM's state is checked with
  * slicerd, in ms. A VM paused behind Relight's back accepts connections but
- * never answers, so waiting for a connect error would wait forever.
+ * never responds, so waiting for a connect error would wait forever.
  */
 const stallThresholdMs = 1000;
 
 /** nginx's status for a client that disconnected before the response was ready. */
 const clientClosedRequest = 499;
 
-/** Result of finding the VM for a request: a VM, or the status to answer with. */
+/** Result of finding the VM for a request: a VM, or the status to respond with. */
 type Resolution = { vm: Vm; route: SiteRoute } | { status: number; route?: SiteRoute };
 
 /** Finds the VM that serves `hostname`, refreshing the index for an unknown host. */
@@ -51,7 +51,7 @@ export async function resolveHost(state: RouterState, hostname: string): Promise
     await state.fleet.refreshForUnknownHost(hostname);
   } catch {
     // slicerd is down and this host is not in the index: it may be a VM that
-    // Relight has not seen yet, so answer 503, not 404.
+    // Relight has not seen yet, so respond 503, not 404.
     return { status: 503, route };
   }
   const found = state.fleet.find(route);
@@ -111,7 +111,7 @@ export async function handleRequest(
   return await forward(state, request, context, vm, route, finish);
 }
 
-/** Waits until `vm` is ready; returns the status to answer with when it is not. */
+/** Waits until `vm` is ready; returns the status to respond with when it is not. */
 async function waitForVm(
   vm: Vm,
   route: SiteRoute,

@@ -2,6 +2,7 @@
  * Per-VM settings from `key=value` tags: `relight.app_port=3000`,
  * `relight.idle_timeout=10m` or `relight.idle_timeout=never`.
  */
+import { parseDuration } from "../config/duration.ts";
 
 /** Settings a VM's tags override; absent fields use the site's values. */
 export interface VmOverrides {
@@ -20,29 +21,6 @@ export interface OverrideProblem {
 export const minIdleTimeoutMs = 30_000;
 
 const tagPrefix = "relight.";
-
-const unitMs: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Parses a Go-style duration such as `90s` or `1h30m` into ms; undefined if invalid. */
-export function parseDurationMs(text: string): number | undefined {
-  const pattern = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (const match of text.matchAll(pattern)) {
-    const amount = Number(match[1]);
-    const unit = unitMs[match[2] ?? ""];
-    if (unit === undefined) return undefined;
-    total += amount * unit;
-    consumed += match[0].length;
-  }
-  if (text === "" || consumed !== text.length) return undefined;
-  return total;
-}
 
 /** True for tags that carry settings rather than a routing name. */
 export function isSettingTag(tag: string): boolean {
@@ -78,7 +56,7 @@ export function parseOverrides(tags: readonly string[]): {
           overrides.idleTimeoutMs = null;
           break;
         }
-        const ms = parseDurationMs(value);
+        const ms = parseDuration(value);
         if (ms === undefined) {
           problems.push({
             tag,

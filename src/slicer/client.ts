@@ -44,14 +44,14 @@ const errorBodySchema = v.object({ error: v.string() });
 /** Result of one call, reported to listeners for reachability tracking. */
 export interface SlicerCallReport {
   endpoint: string;
-  /** HTTP status, or 0 when no answer came. */
+  /** HTTP status, or 0 when no response came. */
   status: number;
   durationMs: number;
 }
 
 export interface SlicerClientOptions {
   observer?: Observer;
-  /** Called after every call, answered or not. */
+  /** Called after every call, whether or not slicerd responded. */
   onCall?: (report: SlicerCallReport) => void;
 }
 
@@ -181,7 +181,7 @@ export class SlicerClient {
     try {
       text = await response.text();
     } catch (error) {
-      throw new SlicerUnreachableError(endpoint, `${endpoint} failed while reading the answer`, {
+      throw new SlicerUnreachableError(endpoint, `${endpoint} failed while reading the response`, {
         cause: error,
       });
     }

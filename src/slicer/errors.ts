@@ -15,7 +15,7 @@ export class SlicerError extends Error {
   }
 }
 
-/** slicerd could not be reached, or did not answer within the timeout. */
+/** slicerd could not be reached, or did not respond within the timeout. */
 export class SlicerUnreachableError extends SlicerError {
   constructor(endpoint: string, message: string, options?: ErrorOptions) {
     super(endpoint, message, options);
@@ -23,9 +23,9 @@ export class SlicerUnreachableError extends SlicerError {
   }
 }
 
-/** slicerd answered with a non-2xx status. */
+/** slicerd responded with a non-2xx status. */
 export class SlicerStatusError extends SlicerError {
-  /** HTTP status of the answer. */
+  /** HTTP status of the response. */
   readonly status: number;
   /** The `error` field of slicerd's JSON body, or undefined when it sent none. */
   readonly detail: string | undefined;
@@ -42,7 +42,7 @@ export class SlicerStatusError extends SlicerError {
 /** slicerd answered 2xx with a body that does not match its API. */
 export class SlicerProtocolError extends SlicerError {
   constructor(endpoint: string, message: string) {
-    super(endpoint, `${endpoint} returned an invalid answer: ${message}`);
+    super(endpoint, `${endpoint} returned an invalid response: ${message}`);
     this.name = "SlicerProtocolError";
   }
 }

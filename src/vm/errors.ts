@@ -1,7 +1,7 @@
-/** Why a request could not be given a ready VM. */
+/** Errors of waking a VM for a request. */
 import type { WakeResult } from "../observe.ts";
 
-/** A wake that did not end with the VM ready; `result` says how it ended. */
+/** A wake that did not end with the VM ready; `result` is how it ended. */
 export class WakeError extends Error {
   readonly result: Exclude<WakeResult, "ok">;
 

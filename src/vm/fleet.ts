@@ -25,7 +25,7 @@ export interface FleetOptions {
   /** How often the index is refreshed in the background, in ms. */
   refreshIntervalMs: number;
   /**
-   * Least time between refreshes caused by unknown hosts, in ms, both for one
+   * Minimum time between refreshes caused by unknown hosts, in ms, both for one
    * host and for all hosts together, so random Host headers cannot flood
    * slicerd. Default 1000.
    */
@@ -156,7 +156,7 @@ export class Fleet {
 
   /**
    * Reads `GET /nodes` and rebuilds the index. Concurrent callers share one
-   * call, so slicerd sees one request at a time however many want it.
+   * call, so slicerd gets one request at a time however many callers wait.
    */
   refresh(): Promise<void> {
     this.#refresh ??= this.#runRefresh().finally(() => {

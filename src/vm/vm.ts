@@ -42,7 +42,7 @@ const maxPollDelayMs = 500;
 /** Time allowed for one TCP connect to the app port, in ms. */
 const probeTimeoutMs = 1000;
 
-/** Least time between two stall checks of one VM, in ms. */
+/** Minimum time between two stall checks of one VM, in ms. */
 const stallCheckIntervalMs = 5000;
 
 /** HTTP statuses that mean this daemon has no relaunch call. */
@@ -165,7 +165,7 @@ export class Vm {
   /**
    * Checks slicerd when a request to this VM has had no response for a
    * while, because a VM paused behind Relight's back accepts TCP connections
-   * (the kernel queues them) but never answers. A paused VM is resumed, and
+   * (the kernel queues them) but never responds. A paused VM is resumed, and
    * the waiting request then completes. Runs at most once per
    * `stallCheckIntervalMs` per VM, so slow but healthy apps cost little.
    */

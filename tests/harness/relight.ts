@@ -14,7 +14,7 @@ export const testSettings: SiteSettings = {
   appPort: 8080,
 };
 
-/** The site for `*.apps.example.com`, with `settings` merged over the test settings. */
+/** Returns a wildcard site for `*.suffix`, with `settings` merged over the test settings. */
 export function wildcardSite(suffix: string, settings: Partial<SiteSettings> = {}): SiteConfig {
   return {
     ...testSettings,
@@ -32,7 +32,7 @@ export function implicitSite(settings: Partial<SiteSettings> = {}): SiteConfig {
   return { ...testSettings, ...settings, pattern: "*", match: { kind: "implicit" } };
 }
 
-/** A config that talks to the simulator on `socketPath` and listens on an ephemeral port. */
+/** Returns a config for the simulator on `socketPath` that listens on an ephemeral port. */
 export function testConfig(socketPath: string, overrides: Partial<Config> = {}): Config {
   return {
     file: "test.yaml",
@@ -98,19 +98,19 @@ export async function withRelight(
 /** Polls `check` every 10 ms until it returns true or `timeoutMs` passes. */
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
-  what: string,
+  description: string,
   timeoutMs = 5000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
-/** A WebSocket client through the router, opened for `host` with `protocols`. */
+/** Opens a WebSocket through the router for `host`, offering `protocols`. */
 export async function openWebSocket(
   baseUrl: string,
   host: string,

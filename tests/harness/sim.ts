@@ -14,7 +14,7 @@ import { stringify } from "yaml";
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const simMain = join(repoRoot, "src/sim/main.ts");
 
-/** Longest wait for the simulator to print its ready banner, in ms. */
+/** Maximum wait for the simulator to print its ready banner, in ms. */
 const startTimeoutMs = 20_000;
 
 export type SimStatus = "Running" | "Paused" | "Stopped";
@@ -140,7 +140,7 @@ export class SimProcess {
 
   /**
    * Closes the API socket (connections refused) or opens it again. The
-   * simulator applies the change just after it answers, so this waits until
+   * simulator applies the change just after it responds, so this waits until
    * the socket accepts or refuses connections.
    */
   async setDown(down: boolean): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The Slicer API client against a loopback server that returns chosen
- * answers: auth header, validation of `GET /nodes`, error bodies, timeouts
+ * responses: auth header, validation of `GET /nodes`, error bodies, timeouts
  * and an unreachable daemon.
  */
 import assert from "node:assert/strict";
