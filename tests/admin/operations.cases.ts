@@ -158,6 +158,80 @@ export const operationsCases: CaseGroup = {
       },
     },
     {
+      name: "admin wake, busy pause",
+      async run() {
+        const vm = await sim.createVm("apps", ["manual"], "Paused");
+        await withRelight(config(), async ({ baseUrl, relight }) => {
+          const control = (action: string) =>
+            fetch(adminUrl(relight.adminAddress, `/vms/${vm.hostname}/${action}`), {
+              method: "POST",
+            });
+
+          const woke = await control("wake");
+          assert.equal(woke.status, 200);
+          assert.deepEqual(await woke.json(), { hostname: vm.hostname, state: "running" });
+          assert.equal((await sim.getVm(vm.hostname)).status, "Running");
+
+          const socket = await openWebSocket(baseUrl, "manual", "/ws");
+          const busy = await control("pause");
+          assert.equal(busy.status, 409);
+          assert.equal(((await busy.json()) as { openWebSockets: number }).openWebSockets, 1);
+          assert.equal((await sim.getVm(vm.hostname)).status, "Running");
+
+          const socketClosed = closed(socket);
+          socket.close(1000);
+          await socketClosed;
+          await waitFor(
+            () =>
+              relight.status().vms.some((item) =>
+                item.hostname === vm.hostname && item.openWebSockets === 0
+              ),
+            "the WebSocket to be released",
+          );
+          const paused = await control("pause");
+          assert.equal(paused.status, 200);
+          assert.equal((await sim.getVm(vm.hostname)).status, "Paused");
+
+          const unknown = await fetch(adminUrl(relight.adminAddress, "/vms/no-such-vm/wake"), {
+            method: "POST",
+          });
+          assert.equal(unknown.status, 404);
+          await unknown.body?.cancel();
+        }, { processMetrics: false });
+      },
+    },
+    {
+      name: "changed listen keeps old WebSocket",
+      async run() {
+        await sim.createVm("apps", ["moved"]);
+        const first = config();
+        await withRelight(first, async ({ baseUrl, relight }) => {
+          const socket = await openWebSocket(baseUrl, "moved", "/ws");
+          const oldPort = relight.address.port;
+
+          await relight.reload({ ...first, listen: { hostname: "127.0.0.2", port: 0 } });
+          const moved = relight.address;
+          assert.equal(moved.hostname, "127.0.0.2");
+
+          const response = await fetch(`http://127.0.0.2:${moved.port}/`, {
+            headers: { host: "moved" },
+          });
+          assert.equal(response.status, 200);
+          await response.text();
+
+          socket.send("still here");
+          assert.equal(await nextMessage(socket), "still here");
+          await assert.rejects(
+            fetch(`http://127.0.0.1:${oldPort}/`, { headers: { host: "moved" } }),
+          );
+
+          const socketClosed = closed(socket);
+          socket.close(1000);
+          assert.equal((await socketClosed).code, 1000);
+        }, { processMetrics: false });
+      },
+    },
+    {
       name: "reload keeps WebSocket open",
       async run() {
         const vm = await sim.createVm("apps", ["rws"]);
