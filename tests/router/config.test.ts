@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { configCases } from "./config.cases.ts";
+
+registerBunCases(configCases);
