@@ -44,12 +44,13 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
   if (data === null || data === undefined) {
     throw new ConfigError([`${file}:1:1: the file is empty (set at least slicer.url)`]);
   }
+  problems.push(...checkExclusiveKeys(data));
 
   const result = v.safeParse(createSchema({ env, baseDir }), data);
 
-  // NOTE: the checks that span keys (token with token_file, admin.token,
-  // tls) run only once every value is valid, so fixing the first problems
-  // can reveal more.
+  // NOTE: the checks that need parsed values (admin.token for a public
+  // admin.listen, listener clashes, reading token_file) run only once every
+  // value is valid, so fixing the first problems can reveal more.
   if (result.success) {
     if (problems.length === 0) {
       const built = buildConfig(result.output, file);
@@ -70,6 +71,57 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
     .sort((a, b) => a.offset - b.offset)
     .map((formatted) => formatted.text);
   throw new ConfigError(messages);
+}
+
+/**
+ * Checks the rules about which keys may appear together. They run on the raw
+ * data, so they are reported even when some values are invalid.
+ */
+function checkExclusiveKeys(data: unknown): Problem[] {
+  const problems: Problem[] = [];
+  const slicer = field(data, "slicer");
+  const tls = field(data, "tls");
+  const acme = field(tls, "acme");
+
+  const token = field(slicer, "token");
+  if (token !== undefined && token !== null && token !== "" && isSet(field(slicer, "token_file"))) {
+    problems.push({
+      path: ["slicer", "token_file"],
+      at: "key",
+      message: "cannot be set together with slicer.token (keep one)",
+    });
+  }
+
+  if (field(acme, "staging") === true && isSet(field(acme, "directory_url"))) {
+    problems.push({
+      path: ["tls", "acme", "staging"],
+      at: "key",
+      message: "cannot be true when tls.acme.directory_url is set (remove one)",
+    });
+  }
+
+  const certificates = field(tls, "certificates");
+  const hasCertificates = Array.isArray(certificates)
+    ? certificates.length > 0
+    : isSet(certificates);
+  if (isSet(tls) && !hasCertificates && !isSet(acme)) {
+    problems.push({
+      path: ["tls"],
+      at: "value",
+      message: "needs certificates, acme, or both (HTTPS has no certificate otherwise)",
+    });
+  }
+  return problems;
+}
+
+/** Returns `value[key]` when `value` is a mapping, else undefined. */
+function field(value: unknown, key: string): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  return (value as Record<string, unknown>)[key];
+}
+
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null;
 }
 
 function toProblem(issue: v.BaseIssue<unknown>): Problem {
@@ -130,7 +182,7 @@ function buildConfig(raw: RawConfig, file: string): { config: Config; problems: 
     }
   }
 
-  if (raw.tls) config.tls = buildTls(raw.tls, report);
+  if (raw.tls) config.tls = buildTls(raw.tls);
 
   checkListenersDistinct(config, report);
   return { config, problems };
@@ -147,10 +199,8 @@ function readSlicerToken(
 
   if (tokenFile === null || tokenFile === undefined) return token === "" ? {} : { token };
 
-  if (token !== "") {
-    report(["slicer", "token_file"], "cannot be set together with slicer.token (keep one)", "key");
-    return {};
-  }
+  // Both set is reported before the schema runs.
+  if (token !== "") return {};
 
   const read = readTokenFile(tokenFile);
   if ("error" in read) {
@@ -210,7 +260,7 @@ function buildSites(
   });
 }
 
-function buildTls(raw: NonNullable<RawConfig["tls"]>, report: Report): TlsConfig {
+function buildTls(raw: NonNullable<RawConfig["tls"]>): TlsConfig {
   const tls: TlsConfig = {
     listen: raw.listen,
     certificates: raw.certificates.map((pair) => ({
@@ -223,13 +273,6 @@ function buildTls(raw: NonNullable<RawConfig["tls"]>, report: Report): TlsConfig
 
   const acme = raw.acme;
   if (acme) {
-    if (acme.staging && acme.directory_url) {
-      report(
-        ["tls", "acme", "staging"],
-        "cannot be true when tls.acme.directory_url is set (remove one)",
-        "key",
-      );
-    }
     const directoryUrl = acme.directory_url ?? (acme.staging ? ACME_STAGING : ACME_PRODUCTION);
     tls.acme = {
       directoryUrl,
@@ -237,10 +280,6 @@ function buildTls(raw: NonNullable<RawConfig["tls"]>, report: Report): TlsConfig
       ...(acme.email ? { email: acme.email } : {}),
       ...(acme.ca_bundle ? { caBundle: acme.ca_bundle } : {}),
     };
-  }
-
-  if (tls.certificates.length === 0 && tls.acme === undefined) {
-    report(["tls"], "needs certificates, acme, or both (HTTPS has no certificate otherwise)");
   }
   return tls;
 }

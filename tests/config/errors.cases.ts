@@ -279,6 +279,25 @@ describe("config errors", () => {
     ]);
   });
 
+  test("key rules reported beside bad values", () => {
+    const yaml = [
+      "slicer:",
+      "  url: /run/slicer.sock",
+      "  token: abc",
+      "  token_file: /t",
+      "watch_interval: 1",
+      "tls:",
+      "  redirect_http: maybe",
+    ].join("\n");
+
+    assert.deepEqual(errorsOf(yaml), [
+      "relight.yaml:4:3: slicer.token_file: cannot be set together with slicer.token (keep one)",
+      'relight.yaml:5:17: watch_interval: 1 is not a duration (use e.g. "30s" or "5m")',
+      "relight.yaml:7:3: tls: needs certificates, acme, or both (HTTPS has no certificate otherwise)",
+      'relight.yaml:7:18: tls.redirect_http: "maybe" is not true or false',
+    ]);
+  });
+
   test("ConfigError message joins all problems", () => {
     const yaml = `${SLICER}watch_interval: 1\nrefresh_interval: 2\n`;
     try {
