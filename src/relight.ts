@@ -188,7 +188,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   };
   let admin: AdminService;
   try {
-    admin = new AdminService(control, metrics, config);
+    admin = new AdminService(control, metrics, config, () => clock.now());
   } catch (error) {
     fleet.stop();
     await Promise.all([router.stop(true), ask?.stop(true)]);

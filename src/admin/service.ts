@@ -30,8 +30,14 @@ export class AdminService {
   #server: RunningServer | undefined;
   #listen: ListenAddress | undefined;
 
-  constructor(router: AdminRouter, metrics: RelightMetrics, config: Config) {
-    this.#options = { router, metrics, healthMaxSilenceMs: healthMaxSilenceMs(config) };
+  /** `now` is the clock that slicerd's last response time is compared with. Default `Date.now`. */
+  constructor(
+    router: AdminRouter,
+    metrics: RelightMetrics,
+    config: Config,
+    now: () => number = Date.now,
+  ) {
+    this.#options = { router, metrics, healthMaxSilenceMs: healthMaxSilenceMs(config), now };
     this.apply(config);
   }
 

@@ -134,6 +134,10 @@ export const operationsCases: CaseGroup = {
           assert.notEqual(entry.lastActivity, null);
           assert.equal(status.slicer.reachable, true);
           assert.equal(typeof status.index.ageMs, "number");
+
+          const health = await fetch(adminUrl(relight.adminAddress, "/healthz"));
+          assert.equal(health.status, 200);
+          assert.deepEqual(await health.json(), { status: "ok" });
         }, { processMetrics: false });
       },
     },
