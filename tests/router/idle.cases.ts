@@ -57,6 +57,27 @@ export const idleCases: CaseGroup = {
       },
     },
     {
+      name: "failed pause is retried next tick",
+      async run() {
+        const vm = await sim.createVm("apps", ["stubborn"]);
+        await withRelight(config(), async ({ get, clock, relight }) => {
+          const response = await get("stubborn");
+          await response.text();
+          await sim.failNext("pause", 1, 500);
+
+          await clock.advance(idleTimeoutMs);
+          const entry = () => relight.status().vms.find((item) => item.hostname === vm.hostname);
+          await waitFor(() => entry()?.state === "running", "the failed pause to settle");
+          assert.equal(await sim.countCalls("pause", vm.hostname), 1);
+          assert.equal(await simStatus(vm.hostname), "Running");
+
+          await clock.advance(10_000);
+          await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the retry");
+          assert.equal(await sim.countCalls("pause", vm.hostname), 2);
+        });
+      },
+    },
+    {
       name: "never-requested VM is paused",
       async run() {
         const vm = await sim.createVm("apps", ["unvisited"]);

@@ -67,6 +67,31 @@ export const wakeCases: CaseGroup = {
       },
     },
     {
+      name: "observer gets wake and request events",
+      async run() {
+        const vm = await sim.createVm("apps", ["watched"], "Paused");
+        const events: string[] = [];
+        const observer = {
+          requestFinished: (app: string, status: number) => events.push(`request ${app} ${status}`),
+          wakeFinished: (app: string, result: string) => events.push(`wake ${app} ${result}`),
+          pauseFinished: (app: string, result: string) => events.push(`pause ${app} ${result}`),
+          slicerCall: (endpoint: string, status: number) =>
+            events.push(`call ${endpoint} ${status}`),
+          indexRefreshed: (ok: boolean) => events.push(`refresh ${ok}`),
+          certificateOrder: () => undefined,
+        };
+        await withRelight(config(), async ({ get }) => {
+          const response = await get("watched");
+          await response.text();
+          await waitFor(() => events.includes(`request ${vm.hostname} 200`), "request event");
+        }, { observer });
+
+        assert.ok(events.includes(`wake ${vm.hostname} ok`), events.join("; "));
+        assert.ok(events.includes("call POST /vm/{hostname}/resume 200"), events.join("; "));
+        assert.ok(events.includes("refresh true"), events.join("; "));
+      },
+    },
+    {
       name: "wake timeout gives 503",
       async run() {
         await sim.createVm("apps", ["slowpoke"], "Paused");
