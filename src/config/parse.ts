@@ -8,11 +8,12 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
+import { checkExclusiveKeys, checkListenersDistinct, type Report } from "./checks.ts";
 import { ConfigDocument, type KeyPath, type Problem } from "./document.ts";
 import type { Environment } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { ACME_PRODUCTION, ACME_STAGING, createSchema, type RawConfig } from "./schema.ts";
-import type { Config, ListenAddress, SiteConfig, SiteSettings, TlsConfig } from "./types.ts";
+import type { Config, SiteConfig, SiteSettings, TlsConfig } from "./types.ts";
 import { formatListenAddress, isLoopback } from "./values.ts";
 
 /** Pattern recorded for the site used when `sites` is omitted. */
@@ -71,57 +72,6 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
     .sort((a, b) => a.offset - b.offset)
     .map((formatted) => formatted.text);
   throw new ConfigError(messages);
-}
-
-/**
- * Checks the rules about which keys may appear together. They run on the raw
- * data, so they are reported even when some values are invalid.
- */
-function checkExclusiveKeys(data: unknown): Problem[] {
-  const problems: Problem[] = [];
-  const slicer = field(data, "slicer");
-  const tls = field(data, "tls");
-  const acme = field(tls, "acme");
-
-  const token = field(slicer, "token");
-  if (token !== undefined && token !== null && token !== "" && isSet(field(slicer, "token_file"))) {
-    problems.push({
-      path: ["slicer", "token_file"],
-      at: "key",
-      message: "cannot be set together with slicer.token (keep one)",
-    });
-  }
-
-  if (field(acme, "staging") === true && isSet(field(acme, "directory_url"))) {
-    problems.push({
-      path: ["tls", "acme", "staging"],
-      at: "key",
-      message: "cannot be true when tls.acme.directory_url is set (remove one)",
-    });
-  }
-
-  const certificates = field(tls, "certificates");
-  const hasCertificates = Array.isArray(certificates)
-    ? certificates.length > 0
-    : isSet(certificates);
-  if (isSet(tls) && !hasCertificates && !isSet(acme)) {
-    problems.push({
-      path: ["tls"],
-      at: "value",
-      message: "needs certificates, acme, or both (HTTPS has no certificate otherwise)",
-    });
-  }
-  return problems;
-}
-
-/** Returns `value[key]` when `value` is a mapping, else undefined. */
-function field(value: unknown, key: string): unknown {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  return (value as Record<string, unknown>)[key];
-}
-
-function isSet(value: unknown): boolean {
-  return value !== undefined && value !== null;
 }
 
 function toProblem(issue: v.BaseIssue<unknown>): Problem {
@@ -187,8 +137,6 @@ function buildConfig(raw: RawConfig, file: string): { config: Config; problems: 
   checkListenersDistinct(config, report);
   return { config, problems };
 }
-
-type Report = (path: KeyPath, message: string, at?: "key" | "value") => void;
 
 function readSlicerToken(
   slicer: RawConfig["slicer"],
@@ -282,27 +230,4 @@ function buildTls(raw: NonNullable<RawConfig["tls"]>): TlsConfig {
     };
   }
   return tls;
-}
-
-/** Rejects two listeners on the same address; port 0 (any free port) never clashes. */
-function checkListenersDistinct(config: Config, report: Report): void {
-  const listeners: [KeyPath, ListenAddress | undefined][] = [
-    [["listen"], config.listen],
-    [["ask", "listen"], config.ask?.listen],
-    [["admin", "listen"], config.admin?.listen],
-    [["tls", "listen"], config.tls?.listen],
-  ];
-
-  const used = new Map<string, string>();
-  for (const [path, address] of listeners) {
-    if (address === undefined || address.port === 0) continue;
-
-    const text = formatListenAddress(address);
-    const owner = used.get(text);
-    if (owner !== undefined) {
-      report(path, `"${text}" is already used by ${owner} (pick another port)`);
-    } else {
-      used.set(text, path.join("."));
-    }
-  }
 }

@@ -1,0 +1,239 @@
+/**
+ * valibot schemas for the value kinds in relight.yaml: durations, listen
+ * addresses, ports, paths, site patterns and IP ranges. Each issue message
+ * starts with the bad value (or "is required") and states what would be
+ * valid. The caller adds the key path and the file position.
+ */
+import * as v from "valibot";
+import { formatDuration, parseDuration } from "./duration.ts";
+import type { Environment } from "./env.ts";
+import { nearest } from "./suggest.ts";
+import { expandPath, isAddressOrRange, parseListenAddress, parseSitePattern } from "./values.ts";
+
+/** Inputs besides the document: the environment and the directory relative paths start at. */
+export interface SchemaContext {
+  env: Environment;
+  baseDir: string;
+}
+
+/** Describes a YAML value for an error message: strings quoted, collections by kind. */
+export function describe(value: unknown): string {
+  if (value === null) return "an empty value";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}
+
+/** Builds the message for a value of the wrong kind, or for a missing required one. */
+export function expected(validForm: string): (issue: v.BaseIssue<unknown>) => string {
+  return (issue) =>
+    issue.input === undefined
+      ? `is required (${validForm})`
+      : `${describe(issue.input)} is not ${validForm}`;
+}
+
+/** Builds a mapping schema that rejects unknown keys and suggests the nearest known key. */
+export function strict<const TEntries extends v.ObjectEntries>(entries: TEntries, moved = {}) {
+  const known = Object.keys(entries);
+  const movedKeys: Record<string, string> = moved;
+
+  return v.strictObject(entries, (issue) => {
+    if (issue.expected !== "never") {
+      // valibot reports a missing required key through its parent mapping, so
+      // the message comes from the schema that the key would have had.
+      const key = issue.path?.[issue.path.length - 1]?.key;
+      const entry: unknown = typeof key === "string" ? entries[key] : undefined;
+      if (issue.input === undefined && hasMessageFunction(entry)) return entry.message(issue);
+      return expected("a mapping of keys")(issue);
+    }
+
+    const key = String(issue.input);
+    const destination = movedKeys[key];
+    if (destination !== undefined) return `unknown key "${key}" (it is now ${destination})`;
+
+    const suggestion = nearest(key, known);
+    const hint = suggestion === undefined
+      ? `valid keys are ${known.join(", ")}`
+      : `did you mean "${suggestion}"?`;
+    return `unknown key "${key}" (${hint})`;
+  });
+}
+
+function hasMessageFunction(
+  schema: unknown,
+): schema is { message: (issue: v.BaseIssue<unknown>) => string } {
+  return typeof schema === "object" && schema !== null && "message" in schema &&
+    typeof schema.message === "function";
+}
+
+interface DurationRule {
+  /** Minimum value in ms. Negative values are always rejected, and zero unless `allowZero`. */
+  minMs?: number;
+  allowZero?: boolean;
+}
+
+/** Builds a schema for a Go-style duration string, output in milliseconds. */
+export function duration(rule: DurationRule = {}) {
+  const validForm = `a duration (use e.g. "30s" or "5m")`;
+
+  return v.pipe(
+    v.string(expected(validForm)),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const text = dataset.value;
+      const ms = parseDuration(text);
+
+      if (ms === undefined) {
+        addIssue({ message: `${describe(text)} is not ${validForm}` });
+        return NEVER;
+      }
+      if (ms < 0) {
+        addIssue({
+          message: `${describe(text)} is negative (use a positive duration such as "30s")`,
+        });
+        return NEVER;
+      }
+      if (ms === 0 && rule.allowZero !== true) {
+        addIssue({ message: `${describe(text)} must be greater than zero` });
+        return NEVER;
+      }
+      if (rule.minMs !== undefined && ms < rule.minMs) {
+        addIssue({
+          message: `${describe(text)} is below the minimum of ${formatDuration(rule.minMs)}`,
+        });
+        return NEVER;
+      }
+      return ms;
+    }),
+  );
+}
+
+export function listenAddress() {
+  const validForm = `a listen address (use host:port, e.g. "127.0.0.1:8080" or ":8080")`;
+
+  return v.pipe(
+    v.string(expected(validForm)),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const address = parseListenAddress(dataset.value);
+      if (address !== undefined) return address;
+
+      addIssue({ message: `${describe(dataset.value)} is not ${validForm}` });
+      return NEVER;
+    }),
+  );
+}
+
+export function port() {
+  const message = expected("a port number (use 1 to 65535)");
+  return v.pipe(
+    v.number(message),
+    v.integer(message),
+    v.minValue(1, message),
+    v.maxValue(65535, message),
+  );
+}
+
+export function text(validForm: string) {
+  const message = expected(validForm);
+  return v.pipe(v.string(message), v.nonEmpty(message));
+}
+
+export function flag() {
+  return v.boolean(expected("true or false"));
+}
+
+/** Builds a schema for a filesystem path, expanding `~` and resolving relative paths. */
+export function path(context: SchemaContext, validForm: string) {
+  return v.pipe(
+    text(validForm),
+    v.transform((value) => expandPath(value, context.env, context.baseDir)),
+  );
+}
+
+/** `slicer.url`: an http(s) base URL, or a unix socket path (optionally written `unix:PATH`). */
+export function slicerUrl(context: SchemaContext) {
+  const validForm =
+    `a unix socket path or an http(s) URL (e.g. "~/slicer-mac/slicer.sock" or "http://127.0.0.1:8081")`;
+
+  return v.pipe(
+    text(validForm),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const value = dataset.value;
+
+      if (/^https?:\/\//i.test(value)) {
+        if (!URL.canParse(value)) {
+          addIssue({ message: `${describe(value)} is not ${validForm}` });
+          return NEVER;
+        }
+        return { url: value.replace(/\/+$/, "") };
+      }
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+        addIssue({ message: `${describe(value)} is not ${validForm}` });
+        return NEVER;
+      }
+
+      const raw = value.startsWith("unix:") ? value.slice("unix:".length) : value;
+      const socketPath = expandPath(raw, context.env, context.baseDir);
+      return { url: `unix:${socketPath}`, socketPath };
+    }),
+  );
+}
+
+export function sitePattern() {
+  const validForm =
+    `a valid match pattern (use "*", "*.example.com" or an exact hostname such as "app.example.com")`;
+
+  return v.pipe(
+    v.string(expected(validForm)),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const parsed = parseSitePattern(dataset.value);
+      if (parsed !== undefined) return parsed;
+
+      addIssue({ message: `${describe(dataset.value)} is not ${validForm}` });
+      return NEVER;
+    }),
+  );
+}
+
+export function addressOrRange() {
+  const validForm = `an IP address or CIDR range (e.g. "10.0.0.1" or "10.0.0.0/8")`;
+  return v.pipe(
+    v.string(expected(validForm)),
+    v.check(isAddressOrRange, expected(validForm)),
+  );
+}
+
+export function list<TItem extends v.GenericSchema>(item: TItem) {
+  return v.array(item, expected("a list"));
+}
+
+/** `tls.hsts`: true (one year), false (off) or a max-age duration; output in seconds or undefined. */
+export function hsts() {
+  const validForm = `true, false or a max-age duration (e.g. "8760h")`;
+
+  return v.pipe(
+    v.union([v.boolean(), v.string()], expected(validForm)),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const value = dataset.value;
+      if (value === true) return 31_536_000;
+      if (value === false) return undefined;
+
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 1000) {
+        addIssue({ message: `${describe(value)} is not ${validForm}` });
+        return NEVER;
+      }
+      return Math.floor(ms / 1000);
+    }),
+  );
+}
+
+/** Value schemas of the settings that `defaults` sets and each site may override. */
+export function siteSettings() {
+  return {
+    host_group: text("a host group name"),
+    idle_timeout: duration({ minMs: 30_000 }),
+    wake_timeout: duration(),
+    app_port: port(),
+  };
+}
