@@ -1,5 +1,6 @@
 /** Per-VM override tags and config reloads, through the router. */
 import assert from "node:assert/strict";
+import { runtime } from "../../src/runtime/index.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import { catchAllSite, testConfig, wildcardSite, withRelight } from "../harness/relight.ts";
 import { SimProcess } from "../harness/sim.ts";
@@ -89,9 +90,12 @@ export const configCases: CaseGroup = {
 
           await relight.reload({ ...before, listen: { hostname: "127.0.0.2", port: 0 } });
           assert.equal(relight.address.hostname, "127.0.0.2");
-          const response = await fetch(`http://127.0.0.2:${relight.address.port}/`, {
-            headers: { host: "plain" },
-          });
+          const response = await runtime.createFetch({})(
+            `http://127.0.0.2:${relight.address.port}/`,
+            {
+              headers: { host: "plain" },
+            },
+          );
           assert.equal(response.status, 200);
           await response.text();
         });
