@@ -4,9 +4,10 @@
  * Gauges for VM states, in-flight requests, open WebSockets, slicerd
  * reachability and index age are read from the status report at scrape time.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { CertificateOrderResult, Observer, PauseResult, WakeResult } from "../observe.ts";
 import type { StatusReport, VmState } from "../status.ts";
+import { collectProcessMetrics } from "./process-metrics.ts";
 
 /** Label value for requests that matched no app, such as an unknown Host. */
 export const unmatchedApp = "unmatched";
@@ -172,7 +173,7 @@ export class RelightMetrics implements Observer {
     });
 
     if (options.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: "relight_" });
+      collectProcessMetrics(this.registry, "relight_");
     }
   }
 

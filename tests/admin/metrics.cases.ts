@@ -175,6 +175,11 @@ export const metricsCases: CaseGroup = {
         const text = await metrics.render();
 
         assert.ok((sampleValue(text, "relight_process_resident_memory_bytes") ?? 0) > 0);
+        // Where procfs is unreadable these are left out rather than shown as 0.
+        for (const name of ["relight_process_virtual_memory_bytes", "relight_process_open_fds"]) {
+          const value = sampleValue(text, name);
+          assert.ok(value === undefined || value > 0, `${name} is ${value}`);
+        }
       },
     },
   ],

@@ -10,6 +10,7 @@
 import { registerDenoCases } from "../support/deno-cases.ts";
 import { lifecycleCases } from "../admin/lifecycle.cases.ts";
 import { loggingCases } from "../admin/logging.cases.ts";
+import { metricsCases } from "../admin/metrics.cases.ts";
 import { serverCases } from "../admin/server.cases.ts";
 import { serviceCases } from "../admin/service.cases.ts";
 import { durationCases } from "../config/duration.cases.ts";
@@ -29,7 +30,6 @@ import { slicerClientCases } from "../router/slicer-client.cases.ts";
 // - proxy/websocket-cases.ts: its test app reads request headers after the
 //   upgrade, which Deno forbids, and Deno's client WebSocket cannot send 1001
 //   upstream, so the adapter sends 1000.
-// - admin/metrics.cases.ts: prom-client reports a resident memory of 0 on Deno.
 const groups = [
   routingCases,
   slicerClientCases,
@@ -41,6 +41,7 @@ const groups = [
   configLoadCases,
   lifecycleCases,
   loggingCases,
+  metricsCases,
   serverCases,
   serviceCases,
 ];
