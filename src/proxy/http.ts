@@ -21,11 +21,14 @@ import { pathAndQuery } from "./url.ts";
 const log = getLogger("proxy");
 
 /**
- * Largest `Content-Length`, in bytes, for which the exchange counts as over
- * when the response is handed back. Larger and unknown-length bodies are
- * watched to the end, which costs a stream per response.
+ * Largest `Content-Length`, in bytes, of a response body that is read whole
+ * before it is sent on. Bun 1.4.5 sends any streamed response body chunked and
+ * drops its `Content-Length` (oven-sh/bun#10507), so reading the body first is
+ * the only way there to keep the length. It also tells when the VM finished
+ * sending. Larger and unknown-length bodies are streamed and lose the length
+ * on Bun. Default 1 MiB, so 100 such downloads at once hold at most 100 MiB.
  */
-export const smallBodyLimit = 64 * 1024;
+export const bufferedBodyLimit = 1024 * 1024;
 
 export async function proxyHttp(
   request: Request,
@@ -67,20 +70,65 @@ export async function proxyHttp(
   response = withCleanHeaders(response);
 
   const body = response.body;
-  const length = Number(response.headers.get("content-length") ?? Number.NaN);
-  if (body === null || request.method === "HEAD" || length <= smallBodyLimit) {
+  if (body === null || request.method === "HEAD") {
     hooks.onEnd(status);
     return response;
+  }
+  if (fixedLength(response.headers) <= bufferedBodyLimit) {
+    return await bufferBody(response, upstream, context, hooks);
   }
 
   // A streaming body (SSE, chunked, a long download) may stay quiet for longer
   // than the listener's idle timeout, so the client decides when to give up.
   context.disableTimeout();
   // NOTE: On Bun 1.4.5 a response built from a JavaScript ReadableStream goes
-  // out chunked, so bodies above smallBodyLimit lose their Content-Length.
+  // out chunked, so bodies above bufferedBodyLimit lose their Content-Length.
   const watched = watchBody(body, upstream, context.clientGone, () => hooks.onEnd(status));
   return new Response(watched, {
     status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
+/**
+ * Returns the body length that `Content-Length` declares, or infinity when
+ * the body is chunked or its length is missing or invalid.
+ */
+function fixedLength(headers: Headers): number {
+  if (headers.has("transfer-encoding")) return Number.POSITIVE_INFINITY;
+  const value = headers.get("content-length");
+  if (value === null || !/^\d+$/.test(value)) return Number.POSITIVE_INFINITY;
+  return Number(value);
+}
+
+/**
+ * Reads a fixed-length body whole and returns it as a response of known
+ * length. The exchange is over once the VM has sent the last byte. When the
+ * upstream fails before that, the client gets a 502 instead of a short body.
+ */
+async function bufferBody(
+  response: Response,
+  upstream: Upstream,
+  context: RequestContext,
+  hooks: ExchangeHooks,
+): Promise<Response> {
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await response.arrayBuffer();
+  } catch (error) {
+    if (context.clientGone.aborted) {
+      hooks.onEnd(clientClosedRequest);
+      return clientGoneResponse();
+    }
+    log.warn("upstream response failed", { upstream: formatUpstream(upstream), error });
+    hooks.onEnd(502);
+    return badGateway();
+  }
+
+  hooks.onEnd(response.status);
+  return new Response(bytes, {
+    status: response.status,
     statusText: response.statusText,
     headers: response.headers,
   });

@@ -14,7 +14,7 @@ export {
   type Upstream,
   UpstreamConnectError,
 } from "./types.ts";
-export { smallBodyLimit } from "./http.ts";
+export { bufferedBodyLimit } from "./http.ts";
 
 /**
  * Sends a request to the upstream and returns the response to hand to the

@@ -1,7 +1,7 @@
 /** Streaming, failure and exchange-end behaviour of the HTTP proxy. */
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { UpstreamConnectError } from "../../src/proxy/index.ts";
+import { bufferedBodyLimit, UpstreamConnectError } from "../../src/proxy/index.ts";
 import { runtime } from "../../src/runtime/index.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import {
@@ -278,11 +278,104 @@ export const httpCases: CaseGroup = {
       }),
     },
     {
-      name: "upstream dying mid-body truncates response",
+      name: "1 MiB fixed-length body keeps Content-Length",
+      run: withCleanup(async (cleanup) => {
+        const body = new Uint8Array(megabyte).fill(7);
+        const upstream = startUpstream(cleanup, () => new Response(body));
+        const proxy = startProxy(cleanup, upstream);
+
+        const response = await fetch(proxyUrl(proxy.port, "/file"));
+
+        assert.equal(response.headers.get("content-length"), String(megabyte));
+        assert.equal(response.headers.get("transfer-encoding"), null);
+        assert.deepEqual(new Uint8Array(await response.arrayBuffer()), body);
+        await settle();
+        assert.deepEqual(proxy.ends, [200]);
+      }),
+    },
+    {
+      name: "slow fixed-length body keeps Content-Length",
+      run: withCleanup(async (cleanup) => {
+        // The body arrives after the head, so the runtime's fetch has not
+        // read it whole when the proxy gets the response.
+        const upstream = await startRawUpstream(cleanup, (socket) => {
+          socket.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
+          setTimeout(() => socket.end("world"), 100);
+        });
+        const proxy = startProxy(cleanup, upstream);
+
+        const response = await fetch(proxyUrl(proxy.port));
+
+        assert.equal(response.headers.get("content-length"), "10");
+        assert.equal(response.headers.get("transfer-encoding"), null);
+        assert.equal(await response.text(), "helloworld");
+        assert.deepEqual(proxy.ends, [200]);
+      }),
+    },
+    {
+      name: "body over the buffer limit streams",
+      run: withCleanup(async (cleanup) => {
+        const size = bufferedBodyLimit + 1;
+        const upstream = startUpstream(cleanup, () => new Response(new Uint8Array(size)));
+        const proxy = startProxy(cleanup, upstream);
+
+        const response = await fetch(proxyUrl(proxy.port));
+
+        assert.equal((await response.arrayBuffer()).byteLength, size);
+        await waitFor("onEnd after the body", () => proxy.ends.length > 0);
+        assert.equal(proxy.timeoutsDisabled, 1, "the streamed body kept the idle timeout");
+        await settle();
+        assert.deepEqual(proxy.ends, [200]);
+      }),
+    },
+    {
+      name: "upstream dying in a fixed-length body gives 502",
       run: withCleanup(async (cleanup) => {
         const upstream = await startRawUpstream(cleanup, (socket) => {
           socket.write("HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n");
           socket.write("x".repeat(1000), () => setTimeout(() => socket.destroy(), 50));
+        });
+        const proxy = startProxy(cleanup, upstream);
+
+        const response = await fetch(proxyUrl(proxy.port));
+
+        assert.equal(response.status, 502);
+        assert.doesNotMatch(await response.text(), /127\.0\.0\.1|x{10}/);
+        await settle();
+        assert.deepEqual(proxy.ends, [502]);
+      }),
+    },
+    {
+      name: "client leaving a fixed-length body gives 499",
+      run: withCleanup(async (cleanup) => {
+        let upstreamClosed = false;
+        const upstream = await startRawUpstream(cleanup, (socket) => {
+          socket.on("close", () => {
+            upstreamClosed = true;
+          });
+          socket.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nstart");
+        });
+        const proxy = startProxy(cleanup, upstream);
+
+        const abort = new AbortController();
+        const pending = fetch(proxyUrl(proxy.port), { signal: abort.signal });
+        await sleep(200);
+        abort.abort();
+        await assert.rejects(pending);
+
+        await waitFor("the upstream connection to close", () => upstreamClosed);
+        await waitFor("onEnd after the disconnect", () => proxy.ends.length > 0);
+        await settle();
+        assert.deepEqual(proxy.ends, [499]);
+      }),
+    },
+    {
+      name: "upstream dying mid-body truncates response",
+      run: withCleanup(async (cleanup) => {
+        const upstream = await startRawUpstream(cleanup, (socket) => {
+          socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+          const chunk = `${(1000).toString(16)}\r\n${"x".repeat(1000)}\r\n`;
+          socket.write(chunk, () => setTimeout(() => socket.destroy(), 50));
         });
         const proxy = startProxy(cleanup, upstream);
 
