@@ -4,6 +4,8 @@
  * API over a unix socket or loopback HTTP. Each VM is a real process group on
  * its own loopback address, where pause is SIGSTOP and resume is SIGCONT.
  * Tests can inject latency, failures, hangs and outages, and count calls.
+ * A watchdog process kills every VM if the simulator's process dies before
+ * `stop()`.
  */
 import { getLogger } from "../log.ts";
 import { AddressPool, randomAddressPrefix } from "./addresses.ts";
@@ -13,6 +15,7 @@ import { Faults } from "./faults.ts";
 import { Listener } from "./serve.ts";
 import type { Simulator, SimulatorControl, SimulatorOptions } from "./types.ts";
 import { defaultReadyTimeoutMs, snapshot, VmRegistry } from "./vms.ts";
+import { Watchdog } from "./watchdog.ts";
 
 export type * from "./types.ts";
 export { endpoints } from "./types.ts";
@@ -49,10 +52,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   }
 
   const faults = new Faults();
+  const watchdog = await Watchdog.start();
   const registry = new VmRegistry({
     pool: new AddressPool(options.addressPrefix ?? randomAddressPrefix()),
     output: options.vmOutput ?? "ignore",
     resumeDelayMs,
+    watchdog,
   });
   const apiListeners: Listener[] = [];
   const controlListeners: Listener[] = [];
@@ -96,6 +101,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     for (const listener of [...apiListeners, ...controlListeners]) listener.close();
     faults.releaseAll();
     await registry.deleteAll();
+    await watchdog.close();
     logger.info("simulator stopped");
   };
 

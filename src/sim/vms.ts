@@ -6,6 +6,7 @@ import { getLogger } from "../log.ts";
 import type { AddressPool } from "./addresses.ts";
 import { AppProcess, waitForApp } from "./app-process.ts";
 import type { FleetHostGroup, SimVm, VmStatus } from "./types.ts";
+import type { Watchdog } from "./watchdog.ts";
 
 const logger = getLogger("sim");
 
@@ -50,6 +51,8 @@ export interface VmRegistryOptions {
   pool: AddressPool;
   output: "inherit" | "ignore";
   resumeDelayMs: number;
+  /** Kills the VM process groups if this process dies without deleting them. */
+  watchdog?: Watchdog;
 }
 
 export class VmRegistry {
@@ -57,12 +60,14 @@ export class VmRegistry {
   readonly #vms = new Map<string, Vm>();
   readonly #pool: AddressPool;
   readonly #output: "inherit" | "ignore";
+  readonly #watchdog: Watchdog | undefined;
   #lastSequence = 0;
   resumeDelayMs: number;
 
   constructor(options: VmRegistryOptions) {
     this.#pool = options.pool;
     this.#output = options.output;
+    this.#watchdog = options.watchdog;
     this.resumeDelayMs = options.resumeDelayMs;
   }
 
@@ -176,12 +181,18 @@ export class VmRegistry {
       tags: vm.tags,
       output: this.#output,
     });
+    this.#watchdog?.watch(app.pid);
     void app.exited.then(() => {
       if (vm.app === app) {
         logger.warn("vm app exited", { vm: vm.hostname, exit: app.exitDescription });
       }
     });
     return app;
+  }
+
+  async #kill(app: AppProcess): Promise<void> {
+    await app.kill();
+    this.#watchdog?.unwatch(app.pid);
   }
 
   /** Runs `operation` after every earlier operation on the same VM. */
@@ -250,7 +261,7 @@ export class VmRegistry {
       const app = vm.app;
       vm.app = undefined;
       vm.status = "Stopped";
-      if (app) await app.kill();
+      if (app) await this.#kill(app);
       logger.info("vm stopped", { vm: hostname });
     });
   }
@@ -276,7 +287,7 @@ export class VmRegistry {
       this.#cancelResume(vm);
       const app = vm.app;
       vm.app = undefined;
-      if (app) await app.kill();
+      if (app) await this.#kill(app);
       this.#pool.release(vm.ip);
       logger.info("vm deleted", { vm: hostname });
     });
@@ -295,7 +306,7 @@ export class VmRegistry {
 
       const oldApp = vm.app;
       vm.app = undefined;
-      if (oldApp) await oldApp.kill();
+      if (oldApp) await this.#kill(oldApp);
       this.#pool.release(oldIp);
 
       if (vm.status !== "Stopped") {
