@@ -6,7 +6,8 @@
  *   GET  /sse         server-sent events, ?interval= ms apart (default 1000), ?count= of them (default unlimited)
  *   GET  /ws          WebSocket echo that selects the first offered subprotocol; "/close CODE REASON" closes it
  *   POST /echo        streams the request body back
- *   GET  /bytes?n=    streams n bytes
+ *   GET  /bytes?n=    streams n bytes (chunked)
+ *   GET  /file?n=     n bytes with Content-Length, at most 64 MiB
  *   GET  /headers     the request headers as JSON
  *   GET  /slow?ms=    responds after a delay
  *   GET  /redirect    302 to /
@@ -80,6 +81,18 @@ function byteStream(n: number): Response {
   return new Response(body, { headers: { "content-type": "application/octet-stream" } });
 }
 
+/** Largest body `/file` builds in memory, in bytes. */
+const maxFileSize = 64 * 1024 * 1024;
+
+function fixedBody(n: number): Response {
+  if (n > maxFileSize) {
+    throw new RangeError(`invalid n "${n}": use at most ${maxFileSize} bytes`);
+  }
+  return new Response(new Uint8Array(n).fill(0x61), {
+    headers: { "content-type": "application/octet-stream" },
+  });
+}
+
 Bun.serve({
   hostname: process.env.HOST ?? "127.0.0.1",
   port: Number(process.env.PORT ?? 8080),
@@ -110,6 +123,8 @@ Bun.serve({
       }
       case "/bytes":
         return byteStream(readCount(url, "n", 0));
+      case "/file":
+        return fixedBody(readCount(url, "n", 0));
       case "/headers":
         return Response.json(Object.fromEntries(request.headers));
       case "/slow": {

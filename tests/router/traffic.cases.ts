@@ -207,6 +207,22 @@ export const trafficCases: CaseGroup = {
       },
     },
     {
+      name: "fixed-length GET and HEAD keep Content-Length",
+      async run() {
+        const size = 1024 * 1024;
+        const get = await router.get("demo", `/file?n=${size}`);
+        assert.equal(get.status, 200);
+        assert.equal(get.headers.get("content-length"), String(size));
+        assert.equal(get.headers.get("transfer-encoding"), null);
+        assert.equal((await get.arrayBuffer()).byteLength, size);
+
+        const head = await router.get("demo", `/file?n=${size}`, { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-length"), String(size));
+        assert.equal(await head.text(), "");
+      },
+    },
+    {
       name: "WebSocket echo, subprotocol, close code",
       async run() {
         const socket = await openWebSocket(router.baseUrl, "demo", "/ws", ["chat.v2", "chat.v1"]);

@@ -91,6 +91,18 @@ describe("demo app", () => {
     expect(bytes.length).toBe(150_000);
   });
 
+  test("file sends n bytes with a length", async () => {
+    const response = await fetch(`${base}/file?n=150000`);
+    expect(response.headers.get("content-length")).toBe("150000");
+    expect((await response.arrayBuffer()).byteLength).toBe(150_000);
+  });
+
+  test("file rejects sizes over 64 MiB", async () => {
+    const response = await fetch(`${base}/file?n=${64 * 1024 * 1024 + 1}`);
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("at most");
+  });
+
   test("headers returns request headers", async () => {
     const response = await fetch(`${base}/headers`, { headers: { "x-probe": "42" } });
     const headers = await response.json();
