@@ -95,7 +95,6 @@ export async function handleRequest(
   }
 
   const { vm, route } = resolution;
-  vm.settings = route.site;
   const claim = vm.claim(isWebSocketUpgrade(request) ? "websocket" : "request");
   const finish = (status: number) => {
     claim.release();

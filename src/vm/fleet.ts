@@ -209,12 +209,13 @@ export class Fleet {
     const seen = new Map<string, SlicerNode>();
     for (const node of nodes) {
       seen.set(node.hostname, node);
+      const settings = this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
       const existing = this.#vms.get(node.hostname);
       if (existing) {
         existing.applyNode(node, epoch);
+        existing.settings = settings;
         continue;
       }
-      const settings = this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
       this.#vms.set(node.hostname, new Vm(node, settings, this.#env));
     }
 
@@ -237,6 +238,7 @@ export class Fleet {
     return this.#nodes.get(hostname);
   }
 
+  /** Returns the first site for `hostGroup`, whose settings all of the group's VMs use. */
   #settingsForGroup(hostGroup: string): SiteSettings | undefined {
     return this.#sites.find((site) => site.hostGroup === hostGroup);
   }

@@ -62,7 +62,11 @@ export class Vm {
   ip: string;
   tags: string[];
   overrides: VmOverrides = {};
-  /** Settings of the site that last routed a request here, or of the first site for its group. */
+  /**
+   * Settings of the first configured site for the VM's host group, whichever
+   * site a request came through, so a VM reached under two sites has one
+   * app port and one idle timeout. The first site overall when none matches.
+   */
   settings: SiteSettings;
 
   #state: VmState;

@@ -58,6 +58,29 @@ export const configCases: CaseGroup = {
       },
     },
     {
+      name: "VM under two sites uses the first",
+      async run() {
+        // Both sites route "plain" in the same host group, but only the
+        // first names the port its app listens on.
+        const config = testConfig(sim.socketPath, {
+          sites: [
+            wildcardSite("apps.example.com", { appPort: 8080, idleTimeoutMs: 60_000 }),
+            catchAllSite({ appPort: 1, idleTimeoutMs: 120_000, wakeTimeoutMs: 1000 }),
+          ],
+        });
+        await withRelight(config, async ({ get, relight }) => {
+          for (const host of ["plain", "plain.apps.example.com", "plain"]) {
+            const response = await get(host);
+            assert.equal(response.status, 200, `status through ${host}`);
+            assert.match(await response.text(), /tags: plain/);
+          }
+
+          const entry = relight.status().vms.find((item) => item.tags.includes("plain"));
+          assert.equal(entry?.idleTimeoutMs, 60_000);
+        });
+      },
+    },
+    {
       name: "reload replaces the sites",
       async run() {
         const before = testConfig(sim.socketPath, { sites: [catchAllSite()] });
