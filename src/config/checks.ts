@@ -1,7 +1,10 @@
 /** Rules that span several keys of relight.yaml. */
+import * as v from "valibot";
 import type { KeyPath, Problem } from "./document.ts";
-import type { Config, ListenAddress } from "./types.ts";
-import { formatListenAddress } from "./values.ts";
+import { listenAddress, sitePattern } from "./fields.ts";
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, DEFAULT_TLS_LISTEN } from "./schema.ts";
+import type { ListenAddress } from "./types.ts";
+import { formatListenAddress, isLoopback } from "./values.ts";
 
 /** Records one problem at a key path. */
 export type Report = (path: KeyPath, message: string, at?: "key" | "value") => void;
@@ -57,17 +60,79 @@ function isSet(value: unknown): boolean {
   return value !== undefined && value !== null;
 }
 
+/**
+ * Checks the rules that compare parsed values: a token for a public admin
+ * listener, distinct listeners, and distinct site patterns. Each rule reads
+ * the values it compares with their own schemas and skips a value that is
+ * invalid, because the schema reports that one. So these problems appear
+ * beside invalid values elsewhere in the file.
+ */
+export function checkParsedValues(data: unknown): Problem[] {
+  const problems: Problem[] = [];
+  const report: Report = (path, message, at = "value") => problems.push({ path, at, message });
+
+  checkAdminToken(data, report);
+  checkListenersDistinct(data, report);
+  checkSitesDistinct(data, report);
+  return problems;
+}
+
+/** Parses one value with its schema, or returns undefined when it is invalid. */
+function parseValue<TSchema extends v.GenericSchema>(
+  schema: TSchema,
+  value: unknown,
+): v.InferOutput<TSchema> | undefined {
+  const result = v.safeParse(schema, value);
+  return result.success ? result.output : undefined;
+}
+
+/** Returns `value` unless it is missing, in which case `fallback`. */
+function orDefault(value: unknown, fallback: string): unknown {
+  return isSet(value) ? value : fallback;
+}
+
+function checkAdminToken(data: unknown, report: Report): void {
+  const admin = field(data, "admin");
+  if (!isSet(admin)) return;
+
+  const token = field(admin, "token");
+  if (isSet(token) && token !== "") return;
+
+  const listen = parseValue(
+    listenAddress(),
+    orDefault(field(admin, "listen"), DEFAULT_ADMIN_LISTEN),
+  );
+  if (listen === undefined || isLoopback(listen.hostname)) return;
+
+  report(
+    ["admin", "listen"],
+    `"${
+      formatListenAddress(listen)
+    }" is not a loopback address, so admin.token is required (set admin.token, or listen on 127.0.0.1)`,
+  );
+}
+
 /** Rejects two listeners on the same address; port 0 (any free port) never clashes. */
-export function checkListenersDistinct(config: Config, report: Report): void {
-  const listeners: [KeyPath, ListenAddress | undefined][] = [
-    [["listen"], config.listen],
-    [["ask", "listen"], config.ask?.listen],
-    [["admin", "listen"], config.admin?.listen],
-    [["tls", "listen"], config.tls?.listen],
+function checkListenersDistinct(data: unknown, report: Report): void {
+  const ask = field(data, "ask");
+  const admin = field(data, "admin");
+  const tls = field(data, "tls");
+  const listeners: [KeyPath, unknown][] = [
+    [["listen"], orDefault(field(data, "listen"), DEFAULT_LISTEN)],
+    [["ask", "listen"], field(ask, "listen")],
+    [
+      ["admin", "listen"],
+      isSet(admin) ? orDefault(field(admin, "listen"), DEFAULT_ADMIN_LISTEN) : undefined,
+    ],
+    [
+      ["tls", "listen"],
+      isSet(tls) ? orDefault(field(tls, "listen"), DEFAULT_TLS_LISTEN) : undefined,
+    ],
   ];
 
   const used = new Map<string, string>();
-  for (const [path, address] of listeners) {
+  for (const [path, value] of listeners) {
+    const address: ListenAddress | undefined = parseValue(listenAddress(), value);
     if (address === undefined || address.port === 0) continue;
 
     const text = formatListenAddress(address);
@@ -78,4 +143,23 @@ export function checkListenersDistinct(config: Config, report: Report): void {
       used.set(text, path.join("."));
     }
   }
+}
+
+function checkSitesDistinct(data: unknown, report: Report): void {
+  const sites = field(data, "sites");
+  if (!Array.isArray(sites)) return;
+
+  const seen = new Set<string>();
+  sites.forEach((site: unknown, index) => {
+    const parsed = parseValue(sitePattern(), field(site, "match"));
+    if (parsed === undefined) return;
+
+    if (seen.has(parsed.pattern)) {
+      report(
+        ["sites", index, "match"],
+        `"${parsed.pattern}" is listed twice (each pattern may appear once)`,
+      );
+    }
+    seen.add(parsed.pattern);
+  });
 }

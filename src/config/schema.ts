@@ -1,7 +1,7 @@
 /**
  * The valibot schema for relight.yaml as written. It checks every key and
- * value, fills in defaults and turns durations into milliseconds. `parse.ts`
- * then adds the checks that span several keys and builds the `Config`.
+ * value, fills in defaults and turns durations into milliseconds. The rules
+ * that span several keys are in `checks.ts`.
  */
 import * as v from "valibot";
 import {
@@ -23,6 +23,11 @@ import {
 
 export type { SchemaContext };
 
+/** Default listen addresses, also used by the checks that compare listeners. */
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
+export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:9090";
+export const DEFAULT_TLS_LISTEN = ":443";
+
 /** Default directory URLs for ACME (Let's Encrypt). */
 export const ACME_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 export const ACME_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -43,7 +48,7 @@ export function createSchema(context: SchemaContext) {
   const settings = siteSettings();
 
   return strict({
-    listen: v.nullish(listenAddress(), "127.0.0.1:8080"),
+    listen: v.nullish(listenAddress(), DEFAULT_LISTEN),
     slicer: strict({
       url: slicerUrl(context),
       token: v.nullish(v.string(expected("a token string"))),
@@ -83,7 +88,7 @@ export function createSchema(context: SchemaContext) {
     ask: v.nullish(strict({ listen: listenAddress() })),
     admin: v.nullish(
       strict({
-        listen: v.nullish(listenAddress(), "127.0.0.1:9090"),
+        listen: v.nullish(listenAddress(), DEFAULT_ADMIN_LISTEN),
         token: v.nullish(v.string(expected("a token string"))),
       }),
     ),
@@ -106,7 +111,7 @@ export function createSchema(context: SchemaContext) {
     ),
     tls: v.nullish(
       strict({
-        listen: v.nullish(listenAddress(), ":443"),
+        listen: v.nullish(listenAddress(), DEFAULT_TLS_LISTEN),
         certificates: v.nullish(
           list(
             strict({

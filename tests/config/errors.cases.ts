@@ -298,6 +298,48 @@ describe("config errors", () => {
     ]);
   });
 
+  test("value checks reported beside bad values", () => {
+    const yaml = [
+      "slicer:",
+      "  url: /run/slicer.sock",
+      "  token_file: /nonexistent/relight/token",
+      "watch_interval: 1",
+      "admin:",
+      "  listen: 0.0.0.0:9090",
+      "ask:",
+      "  listen: 127.0.0.1:8080",
+      "sites:",
+      '  - match: "*"',
+      '  - match: "*"',
+    ].join("\n");
+
+    assert.deepEqual(errorsOf(yaml), [
+      'relight.yaml:3:15: slicer.token_file: "/nonexistent/relight/token" could not be read (file not found)',
+      'relight.yaml:4:17: watch_interval: 1 is not a duration (use e.g. "30s" or "5m")',
+      'relight.yaml:6:11: admin.listen: "0.0.0.0:9090" is not a loopback address, so admin.token is required (set admin.token, or listen on 127.0.0.1)',
+      'relight.yaml:8:11: ask.listen: "127.0.0.1:8080" is already used by listen (pick another port)',
+      'relight.yaml:11:12: sites[1].match: "*" is listed twice (each pattern may appear once)',
+    ]);
+  });
+
+  test("value checks skip invalid values", () => {
+    const yaml = [
+      "slicer:",
+      "  url: /run/slicer.sock",
+      "listen: nowhere",
+      "ask:",
+      "  listen: nowhere",
+      "admin:",
+      "  listen: 0.0.0.0",
+    ].join("\n");
+
+    assert.deepEqual(errorsOf(yaml), [
+      'relight.yaml:3:9: listen: "nowhere" is not a listen address (use host:port, e.g. "127.0.0.1:8080" or ":8080")',
+      'relight.yaml:5:11: ask.listen: "nowhere" is not a listen address (use host:port, e.g. "127.0.0.1:8080" or ":8080")',
+      'relight.yaml:7:11: admin.listen: "0.0.0.0" is not a listen address (use host:port, e.g. "127.0.0.1:8080" or ":8080")',
+    ]);
+  });
+
   test("ConfigError message joins all problems", () => {
     const yaml = `${SLICER}watch_interval: 1\nrefresh_interval: 2\n`;
     try {
