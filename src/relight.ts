@@ -19,7 +19,7 @@ import {
   configureLogging,
   type LoggingHandle,
   type LoggingOptions,
-  withAccessLog,
+  logExchange,
 } from "./logging/index.ts";
 import { combineObservers, type Observer } from "./observe.ts";
 import { parseTrustedProxies, type ProxyOptions } from "./proxy/index.ts";
@@ -139,9 +139,10 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     observer,
     sites: () => sites,
     proxyOptions: () => proxyOptions,
+    exchangeEnded: logExchange,
   };
   const webSockets = new WebSocketTracker();
-  const routerHandler = webSockets.wrap(withAccessLog(createRouterHandler(state)));
+  const routerHandler = webSockets.wrap(createRouterHandler(state));
   const askHandler = createAskHandler(state);
 
   try {

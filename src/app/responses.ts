@@ -27,10 +27,15 @@ export function errorResponse(request: Request, status: number): Response {
   const headers = new Headers({ "cache-control": "no-store" });
   if (status === 503) headers.set("retry-after", String(retryAfterSeconds));
 
+  let body: string;
   if (prefersJson(request)) {
     headers.set("content-type", "application/json");
-    return new Response(`${JSON.stringify({ error: message, status })}\n`, { status, headers });
+    body = `${JSON.stringify({ error: message, status })}\n`;
+  } else {
+    headers.set("content-type", "text/plain; charset=utf-8");
+    body = `${message}\n`;
   }
-  headers.set("content-type", "text/plain; charset=utf-8");
-  return new Response(`${message}\n`, { status, headers });
+  // Set here so that the access log can read the size from the response.
+  headers.set("content-length", String(new TextEncoder().encode(body).byteLength));
+  return new Response(body, { status, headers });
 }

@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { SiteConfig } from "../config/types.ts";
 import { getLogger } from "../log.ts";
+import type { FinishedExchange } from "../logging/access.ts";
 import type { Observer } from "../observe.ts";
 import { type ProxyOptions, proxyRequest, UpstreamConnectError } from "../proxy/index.ts";
 import { InvalidHostError, normalizeHost } from "../routing/host.ts";
@@ -24,6 +25,8 @@ export interface RouterState {
   observer: Observer;
   sites(): readonly SiteConfig[];
   proxyOptions(): ProxyOptions;
+  /** Called once for each request that `handleRequest` responds to, when its exchange is over. */
+  exchangeEnded?: (exchange: FinishedExchange) => void;
 }
 
 /**
@@ -75,6 +78,15 @@ export async function handleRequest(
   context: RequestContext,
 ): Promise<Response> {
   const started = performance.now();
+  const endExchange = (status: number, bytes: number | undefined) => {
+    state.exchangeEnded?.({
+      request,
+      remoteAddress: context.remoteAddress,
+      status,
+      durationMs: performance.now() - started,
+      bytes: bytes ?? null,
+    });
+  };
 
   let hostname: string;
   try {
@@ -82,32 +94,47 @@ export async function handleRequest(
   } catch (error) {
     if (!(error instanceof InvalidHostError)) throw error;
     log.debug("invalid host", { error: error.message });
-    return errorResponse(request, 400);
+    return failWith(request, 400, (bytes) => endExchange(400, bytes));
   }
 
   const resolution = await resolveHost(state, hostname);
   if ("status" in resolution) {
+    const status = resolution.status;
     const app = resolution.route?.site.pattern;
     if (app !== undefined) {
-      state.observer.requestFinished(app, resolution.status, performance.now() - started);
+      state.observer.requestFinished(app, status, performance.now() - started);
     }
-    return errorResponse(request, resolution.status);
+    return failWith(request, status, (bytes) => endExchange(status, bytes));
   }
 
   const { vm, route } = resolution;
   const claim = vm.claim(isWebSocketUpgrade(request) ? "websocket" : "request");
-  const finish = (status: number) => {
+  const finish = (status: number, bytes?: number) => {
     claim.release();
     state.observer.requestFinished(vm.hostname, status, performance.now() - started);
+    endExchange(status, bytes);
   };
 
   const failure = await waitForVm(vm, route, context);
-  if (failure !== undefined) {
-    finish(failure);
-    return errorResponse(request, failure);
-  }
+  if (failure !== undefined) return failWith(request, failure, (bytes) => finish(failure, bytes));
 
   return await forward(state, request, context, vm, route, finish);
+}
+
+/** Builds the error response for `status` and passes its body size to `finish`. */
+function failWith(
+  request: Request,
+  status: number,
+  finish: (bytes: number | undefined) => void,
+): Response {
+  const response = errorResponse(request, status);
+  const length = response.headers.get("content-length");
+  if (request.method === "HEAD") {
+    finish(0);
+  } else {
+    finish(length === null ? undefined : Number(length));
+  }
+  return response;
 }
 
 /** Waits until `vm` is ready; returns the status to respond with when it is not. */
@@ -139,7 +166,7 @@ async function forward(
   context: RequestContext,
   vm: Vm,
   route: SiteRoute,
-  finish: (status: number) => void,
+  finish: (status: number, bytes?: number) => void,
 ): Promise<Response> {
   const hooks = { onEnd: finish };
   const stallTimer = setTimeout(() => vm.checkAfterStall(), stallThresholdMs);
@@ -147,9 +174,8 @@ async function forward(
     return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), hooks);
   } catch (error) {
     if (!(error instanceof UpstreamConnectError)) {
-      finish(502);
       log.error("proxy failed unexpectedly", { vm: vm.hostname, error: String(error) });
-      return errorResponse(request, 502);
+      return failWith(request, 502, (bytes) => finish(502, bytes));
     }
     log.warn("upstream connect failed, checking vm", { vm: vm.hostname, ip: vm.ip });
   } finally {
@@ -159,21 +185,16 @@ async function forward(
   vm.markSuspect();
   if (request.body !== null) {
     vm.ensureReady(route.site.wakeTimeoutMs).catch(() => undefined);
-    finish(502);
-    return errorResponse(request, 502);
+    return failWith(request, 502, (bytes) => finish(502, bytes));
   }
 
   const failure = await waitForVm(vm, route, context);
-  if (failure !== undefined) {
-    finish(failure);
-    return errorResponse(request, failure);
-  }
+  if (failure !== undefined) return failWith(request, failure, (bytes) => finish(failure, bytes));
   try {
     return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), hooks);
   } catch {
     log.warn("upstream connect failed after wake", { vm: vm.hostname, ip: vm.ip });
-    finish(502);
-    return errorResponse(request, 502);
+    return failWith(request, 502, (bytes) => finish(502, bytes));
   }
 }
 

@@ -1,6 +1,5 @@
-/** The access log: one line per proxied request when `log.access` is true. */
+/** The access log: one line per request to the router when `log.access` is true. */
 import { getLogger } from "@logtape/logtape";
-import type { RequestHandler } from "../runtime/index.ts";
 
 export const accessLogCategory = ["relight", "access"];
 
@@ -12,7 +11,7 @@ export interface AccessEntry {
   path: string;
   status: number;
   durationMs: number;
-  /** Response body size in bytes, or null when unknown (a stream without Content-Length). */
+  /** Response body size in bytes, or null when unknown. */
   bytes: number | null;
   remoteAddress?: string;
 }
@@ -33,30 +32,34 @@ export function logAccess(entry: AccessEntry): void {
   });
 }
 
-/**
- * Wraps a request handler so that each request gets an access log line when
- * `log.access` is on. The line is written when the response headers are
- * ready: `durationMs` runs to that point, and `bytes` is the response's
- * `Content-Length`, or null for a streamed body, because counting streamed
- * bytes would put a stream stage on every response.
- */
-export function withAccessLog(handler: RequestHandler): RequestHandler {
-  return async (request, context) => {
-    if (!accessLogger.isEnabledFor("info")) return await handler(request, context);
+/** One request that the router responded to, reported when its exchange is over. */
+export interface FinishedExchange {
+  request: Request;
+  remoteAddress: string;
+  status: number;
+  /**
+   * Time in ms from receiving the request to the end of the exchange: the
+   * last body byte handed to the server, or the close of a WebSocket. A body
+   * that the proxy reads whole (a known length up to 1 MiB) ends when the VM
+   * sent its last byte, so the time to write it to the client is left out.
+   */
+  durationMs: number;
+  /** Response body bytes handed to the server, or null when they were not counted. */
+  bytes: number | null;
+}
 
-    const started = performance.now();
-    const response = await handler(request, context);
-    const url = new URL(request.url);
-    const length = response.headers.get("content-length");
-    logAccess({
-      method: request.method,
-      host: request.headers.get("host") ?? "",
-      path: url.pathname,
-      status: response.status,
-      durationMs: performance.now() - started,
-      bytes: length === null ? null : Number(length),
-      remoteAddress: context.remoteAddress,
-    });
-    return response;
-  };
+/** Writes the access log line for `exchange`; does nothing unless `log.access` is on. */
+export function logExchange(exchange: FinishedExchange): void {
+  if (!accessLogger.isEnabledFor("info")) return;
+
+  const { request } = exchange;
+  logAccess({
+    method: request.method,
+    host: request.headers.get("host") ?? "",
+    path: new URL(request.url).pathname,
+    status: exchange.status,
+    durationMs: exchange.durationMs,
+    bytes: exchange.bytes,
+    remoteAddress: exchange.remoteAddress,
+  });
 }

@@ -1,4 +1,4 @@
-export { type AccessEntry, logAccess, withAccessLog } from "./access.ts";
+export { type AccessEntry, type FinishedExchange, logAccess, logExchange } from "./access.ts";
 export {
   configureLogging,
   defaultRepeatIntervalMs,

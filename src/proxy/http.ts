@@ -2,6 +2,7 @@
 import { getLogger } from "../log.ts";
 import { runtime } from "../runtime/index.ts";
 import type { RequestContext } from "../runtime/index.ts";
+import { defaultConnectTimeoutMs, watchConnect } from "./connect.ts";
 import { cleanResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import {
   badGateway,
@@ -45,25 +46,31 @@ export async function proxyHttp(
     webSocket: false,
   });
 
+  const connect = watchConnect(upstream, options.connectTimeoutMs ?? defaultConnectTimeoutMs);
   let response: Response;
   try {
     response = await runtime.fetchUpstream(url, {
       method: request.method,
       headers,
       body: request.body,
-      // Aborts the upstream request, and its response body, when the client disconnects.
-      signal: context.clientGone,
+      // Aborts the upstream request, and its response body, when the client
+      // disconnects, and the request when the upstream takes no connection.
+      signal: AbortSignal.any([context.clientGone, connect.signal]),
     });
   } catch (error) {
     if (context.clientGone.aborted) {
       hooks.onEnd(clientClosedRequest);
       return clientGoneResponse();
     }
-    if (isConnectFailure(error)) throw new UpstreamConnectError(upstream, { cause: error });
+    if (connect.signal.aborted || isConnectFailure(error)) {
+      throw new UpstreamConnectError(upstream, { cause: error });
+    }
 
     log.warn("upstream request failed", { upstream: formatUpstream(upstream), error });
     hooks.onEnd(502);
     return badGateway();
+  } finally {
+    connect.stop();
   }
 
   const status = response.status;
@@ -71,7 +78,7 @@ export async function proxyHttp(
 
   const body = response.body;
   if (body === null || request.method === "HEAD") {
-    hooks.onEnd(status);
+    hooks.onEnd(status, 0);
     return response;
   }
   if (fixedLength(response.headers) <= bufferedBodyLimit) {
@@ -83,7 +90,12 @@ export async function proxyHttp(
   context.disableTimeout();
   // NOTE: On Bun 1.4.5 a response built from a JavaScript ReadableStream goes
   // out chunked, so bodies above bufferedBodyLimit lose their Content-Length.
-  const watched = watchBody(body, upstream, context.clientGone, () => hooks.onEnd(status));
+  const watched = watchBody(
+    body,
+    upstream,
+    context.clientGone,
+    (bytes) => hooks.onEnd(status, bytes),
+  );
   return new Response(watched, {
     status,
     statusText: response.statusText,
@@ -126,7 +138,7 @@ async function bufferBody(
     return badGateway();
   }
 
-  hooks.onEnd(response.status);
+  hooks.onEnd(response.status, bytes.byteLength);
   return new Response(bytes, {
     status: response.status,
     statusText: response.statusText,
@@ -158,22 +170,25 @@ function withCleanHeaders(response: Response): Response {
 
 /**
  * Wraps a response body to learn when it ends: read to the end, cancelled by
- * the client, or failed upstream. The wrapper pulls one chunk per read from
- * the client side, so backpressure passes through.
+ * the client, or failed upstream. `onEnd` receives the number of bytes handed
+ * to the server, which after a disconnect may exceed what the client got. The
+ * wrapper pulls one chunk per read from the client side, so backpressure
+ * passes through.
  */
 function watchBody(
   body: ReadableStream<Uint8Array>,
   upstream: Upstream,
   clientGone: AbortSignal,
-  onEnd: () => void,
+  onEnd: (bytes: number) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let ended = false;
+  let bytes = 0;
   const end = () => {
     if (ended) return;
     ended = true;
     clientGone.removeEventListener("abort", end);
-    onEnd();
+    onEnd(bytes);
   };
   // Covers a disconnect while no read is pending, in case the server stops
   // pulling without cancelling the stream.
@@ -201,6 +216,7 @@ function watchBody(
           controller.close();
           return;
         }
+        bytes += chunk.value.byteLength;
         controller.enqueue(chunk.value);
       },
       cancel(reason) {

@@ -18,6 +18,13 @@ export interface ProxyOptions {
    * message size.
    */
   webSocketBufferLimit?: number;
+  /**
+   * Time in ms a request may wait for response headers before the proxy
+   * checks that the upstream still accepts TCP connections. When a fresh
+   * connection does not open within this time too, the request fails with
+   * `UpstreamConnectError`. Default 5000.
+   */
+  connectTimeoutMs?: number;
 }
 
 export interface ExchangeHooks {
@@ -27,9 +34,11 @@ export interface ExchangeHooks {
    * client disconnected before a response was ready. Not called when
    * `proxyRequest` rejects with `UpstreamConnectError`, because then nothing
    * was sent and the caller still owns the exchange (it may retry with the
-   * same hooks).
+   * same hooks). `bytes` is the number of response body bytes handed to the
+   * server, when they were counted, and is undefined for WebSockets and
+   * error responses.
    */
-  onEnd(status: number): void;
+  onEnd(status: number, bytes?: number): void;
 }
 
 /**

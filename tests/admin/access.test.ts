@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { accessCases } from "./access.cases.ts";
+
+registerBunCases(accessCases);
