@@ -3,7 +3,8 @@
  * each served with `runtime.serve` on an ephemeral loopback port, plus a raw
  * TCP client and server for byte-level control of HTTP/1.1 messages.
  */
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { spawn } from "node:child_process";
+import { connect, createConnection, createServer, type Server, type Socket } from "node:net";
 import {
   parseTrustedProxies,
   type ProxyOptions,
@@ -61,6 +62,7 @@ export interface ProxySetup {
   webSocketBufferLimit?: number;
   /** Delay in ms before the proxy's WebSocket `open` handler runs, to test early messages. */
   openDelayMs?: number;
+  connectTimeoutMs?: number;
 }
 
 /** Starts a server whose handler sends every request through `proxyRequest`. */
@@ -75,6 +77,7 @@ export function startProxy(
     ...(setup.webSocketBufferLimit === undefined
       ? {}
       : { webSocketBufferLimit: setup.webSocketBufferLimit }),
+    ...(setup.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: setup.connectTimeoutMs }),
   };
   const proxy: ProxyUnderTest = { port: 0, ends: [], rejections: [], timeoutsDisabled: 0 };
 
@@ -218,6 +221,45 @@ export async function startRawUpstream(
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("raw upstream has no port");
   return { hostname: loopback, port: address.port };
+}
+
+/**
+ * Returns a loopback port whose listener takes no more connections: a child
+ * process listens, is stopped with SIGSTOP, and its accept queue is filled,
+ * so the kernel drops new SYNs and a connect waits instead of failing.
+ */
+export async function blackholedPort(cleanup: Cleanup): Promise<number> {
+  const script = new URL("./fixtures/listen.ts", import.meta.url).pathname;
+  const args = "Bun" in globalThis ? [script] : ["run", "--allow-net", script];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const queued: Socket[] = [];
+  cleanup.add(() => {
+    for (const socket of queued) socket.destroy();
+    child.kill("SIGKILL");
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.once("data", (data: Buffer) => resolve(Number(String(data).trim())));
+    child.once("exit", (code) => reject(new Error(`listener exited with ${code}`)));
+  });
+  child.kill("SIGSTOP");
+
+  // The accept queue's size depends on the runtime and the kernel's
+  // somaxconn, so connections are opened until one does not complete.
+  for (let opened = 0; opened < 10_000; opened++) {
+    const socket = connect({ host: loopback, port });
+    queued.push(socket);
+    socket.on("error", () => {});
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 200);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!connected) return port;
+  }
+  throw new Error(`port ${port} still accepted connections after 10000`);
 }
 
 /** Returns a loopback port with nothing listening on it. */

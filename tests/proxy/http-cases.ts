@@ -5,6 +5,7 @@ import { bufferedBodyLimit, UpstreamConnectError } from "../../src/proxy/index.t
 import { runtime } from "../../src/runtime/index.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import {
+  blackholedPort,
   closedPort,
   loopback,
   settle,
@@ -259,6 +260,40 @@ export const httpCases: CaseGroup = {
         assert.ok(proxy.rejections[0] instanceof UpstreamConnectError);
         await settle();
         assert.deepEqual(proxy.ends, []);
+      }),
+    },
+    {
+      name: "silent upstream address rejects in time",
+      timeoutMs: 20_000,
+      run: withCleanup(async (cleanup) => {
+        const port = await blackholedPort(cleanup);
+        const proxy = startProxy(cleanup, { hostname: loopback, port }, { connectTimeoutMs: 300 });
+
+        const started = performance.now();
+        const response = await fetch(proxyUrl(proxy.port));
+        const elapsedMs = performance.now() - started;
+
+        assert.equal(response.status, 503);
+        assert.equal(proxy.rejections.length, 1);
+        assert.ok(proxy.rejections[0] instanceof UpstreamConnectError, String(proxy.rejections[0]));
+        assert.ok(elapsedMs < 2_000, `rejected after ${Math.round(elapsedMs)} ms`);
+        assert.deepEqual(proxy.ends, []);
+      }),
+    },
+    {
+      name: "slow upstream outlasts the connect check",
+      run: withCleanup(async (cleanup) => {
+        const upstream = startUpstream(cleanup, async () => {
+          await sleep(800);
+          return new Response("late but fine");
+        });
+        const proxy = startProxy(cleanup, upstream, { connectTimeoutMs: 100 });
+
+        const response = await fetch(proxyUrl(proxy.port));
+
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), "late but fine");
+        assert.deepEqual(proxy.rejections, []);
       }),
     },
     {
