@@ -3,7 +3,7 @@
  * move to new addresses and leave nothing behind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { acceptsConnections, isGroupAlive } from "../../src/sim/app-process.ts";
 import { demoFleet, settlesWithin, startTestSimulator, type TestSimulator } from "./helpers.ts";
@@ -201,6 +201,18 @@ describe("simulated VMs", () => {
     expect(await acceptsConnections(vm.ip, vm.appPort)).toBe(false);
   });
 
+  test("delete releases the address", async () => {
+    const control = sim.simulator.control;
+    const first = await control.createVm("apps", { tags: ["released"] });
+    await control.deleteVm(first.hostname);
+
+    const second = await control.createVm("apps", { tags: ["released"] });
+    await control.deleteVm(second.hostname);
+
+    expect(second.hostname).not.toBe(first.hostname);
+    expect(second.ip).toBe(first.ip);
+  });
+
   test("hostnames are never reused", async () => {
     const control = sim.simulator.control;
     const first = await control.createVm("apps", { tags: [] });
@@ -235,6 +247,14 @@ function readdirGroup(pgid: number): number[] {
       }
     });
 }
+
+describe("simulator socket", () => {
+  test("socket file has mode 0600", () => {
+    const stats = statSync(sim.socketPath);
+    expect(stats.isSocket()).toBe(true);
+    expect((stats.mode & 0o777).toString(8)).toBe("600");
+  });
+});
 
 describe("simulator shutdown", () => {
   test("stop kills every VM and removes the socket", async () => {
