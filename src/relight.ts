@@ -17,9 +17,9 @@ import type { Config, ListenAddress, SiteConfig } from "./config/types.ts";
 import { getLogger } from "./log.ts";
 import {
   configureLogging,
+  logExchange,
   type LoggingHandle,
   type LoggingOptions,
-  logExchange,
 } from "./logging/index.ts";
 import { combineObservers, type Observer } from "./observe.ts";
 import { parseTrustedProxies, type ProxyOptions } from "./proxy/index.ts";
@@ -68,7 +68,8 @@ export interface Relight {
   /**
    * Applies a new configuration: sites, timings, slicerd settings and
    * trusted proxies at once; listeners are rebound when their address
-   * changed. VM state and open connections are kept.
+   * changed. When any listener fails to bind, the reload rejects and every
+   * old listener keeps serving. VM state and open connections are kept.
    */
   reload(config: Config): Promise<void>;
   /**
@@ -220,6 +221,46 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     }
   };
 
+  /**
+   * Binds the router, ask and admin listeners whose address `next` changes.
+   * A bind failure stops the ones bound so far and throws. `commit` swaps
+   * them in and stops the old ones gracefully.
+   */
+  const bindListeners = (next: Config) => {
+    const fresh: RunningServer[] = [];
+    let nextRouter = router;
+    let nextAsk = ask;
+    let nextAdmin: ReturnType<AdminService["prepare"]>;
+    try {
+      if (!sameAddress(next.listen, current.listen)) {
+        nextRouter = serveRouter(next.listen);
+        fresh.push(nextRouter);
+      }
+      if (!sameAddress(next.ask?.listen, current.ask?.listen)) {
+        nextAsk = next.ask ? serveAsk(next.ask.listen) : undefined;
+        if (nextAsk) fresh.push(nextAsk);
+      }
+      nextAdmin = admin.prepare(next);
+    } catch (error) {
+      for (const server of fresh) void server.stop(true);
+      throw error;
+    }
+
+    return {
+      rollback() {
+        for (const server of fresh) void server.stop(true);
+        nextAdmin.rollback();
+      },
+      commit() {
+        if (nextRouter !== router) void stopServer(router, next.shutdownTimeoutMs);
+        if (ask && nextAsk !== ask) void stopServer(ask, next.shutdownTimeoutMs);
+        router = nextRouter;
+        ask = nextAsk;
+        nextAdmin.commit();
+      },
+    };
+  };
+
   const relight: Relight = {
     get address() {
       return boundAddress(router);
@@ -253,17 +294,9 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     async reload(next: Config): Promise<void> {
       const trustedProxies = parseTrustedProxies(next.trustedProxies);
 
-      if (!sameAddress(next.listen, current.listen)) {
-        const old = router;
-        router = serveRouter(next.listen);
-        void stopServer(old, next.shutdownTimeoutMs);
-      }
-      if (!sameAddress(next.ask?.listen, current.ask?.listen)) {
-        const old = ask;
-        ask = next.ask ? serveAsk(next.ask.listen) : undefined;
-        if (old) void stopServer(old, next.shutdownTimeoutMs);
-      }
-      admin.apply(next);
+      // Every changed listener is bound before any is swapped in, so a
+      // failed bind rejects the whole reload with the old listeners serving.
+      bindListeners(next).commit();
 
       sites = next.sites;
       proxyOptions = { ...proxyOptions, trustedProxies };

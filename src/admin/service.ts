@@ -53,24 +53,40 @@ export class AdminService {
    * old listener and token in place.
    */
   apply(config: Config): void {
+    this.prepare(config).commit();
+  }
+
+  /**
+   * Binds the listener that `config` needs, if its address changed, without
+   * swapping it in yet. A bind failure throws with nothing changed. `commit`
+   * swaps in the new listener and settings and stops the old listener, and
+   * `rollback` stops the new one.
+   */
+  prepare(config: Config): { commit(): void; rollback(): void } {
     const admin = config.admin;
     const old = this.#server;
-
+    let next = old;
     if (admin === undefined) {
-      this.#server = undefined;
-      this.#listen = undefined;
+      next = undefined;
     } else if (this.#listen === undefined || !sameAddress(admin.listen, this.#listen)) {
-      this.#server = startAdminServer(admin.listen, this.#options);
-      this.#listen = admin.listen;
+      next = startAdminServer(admin.listen, this.#options);
     }
 
-    this.#options.token = admin?.token;
-    this.#options.healthMaxSilenceMs = healthMaxSilenceMs(config);
-
-    if (old !== undefined && old !== this.#server) {
-      log.info("admin server stopped", { address: `${old.hostname}:${old.port}` });
-      void old.stop(false);
-    }
+    return {
+      commit: () => {
+        this.#server = next;
+        this.#listen = admin?.listen;
+        this.#options.token = admin?.token;
+        this.#options.healthMaxSilenceMs = healthMaxSilenceMs(config);
+        if (old !== undefined && old !== next) {
+          log.info("admin server stopped", { address: `${old.hostname}:${old.port}` });
+          void old.stop(false);
+        }
+      },
+      rollback: () => {
+        if (next !== undefined && next !== old) void next.stop(true);
+      },
+    };
   }
 
   /** Stops the admin listener, closing its open connections. */

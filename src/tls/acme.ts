@@ -59,6 +59,8 @@ export class AcmeManager {
   #client: acme.Client | undefined;
   #queue: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Whether the storage contains the account URL of `#client`. */
+  #accountStored = false;
 
   /**
    * Loads stored certificates into the store and starts the renewal timer.
@@ -126,6 +128,27 @@ export class AcmeManager {
     return this.#queue;
   }
 
+  /**
+   * Stops serving expired certificates of names that no longer route. Such
+   * a name is never renewed, but its certificate is served until it expires,
+   * so a VM that is gone for a moment, or re-tagged back, needs no new order.
+   * The files stay in storage and are loaded again after a restart.
+   */
+  #dropExpiredUnrouted(): void {
+    const store = this.#options.store;
+    for (const name of store.issuedNames()) {
+      const certificate = store.issued(name);
+      if (!certificate || certificate.notAfter.getTime() > this.#now()) continue;
+      if (this.#options.routes(name)) continue;
+      store.removeIssued(name);
+      log.info("acme certificate dropped", {
+        name,
+        reason: "expired and no longer routed",
+        not_after: certificate.notAfter.toISOString(),
+      });
+    }
+  }
+
   /** Reports whether `name` needs an order now, ignoring the hourly cap. */
   #isDue(name: string): boolean {
     if (!isIssuableName(name)) return false;
@@ -142,6 +165,7 @@ export class AcmeManager {
   }
 
   async #runOnce(): Promise<void> {
+    this.#dropExpiredUnrouted();
     const candidates = new Set(this.#names);
     // Issued names stay candidates for renewal while they still route.
     for (const name of this.#options.store.issuedNames()) candidates.add(name);
@@ -195,6 +219,7 @@ export class AcmeManager {
         key: `acme:${name}`,
       });
       this.#storage.writeCertificate(name, certPem, keyPem);
+      this.#storeAccount(client);
       this.#options.store.putIssued(name, { ...certificate, source: `acme:${name}` });
       this.#backoff.delete(name);
 
@@ -226,6 +251,17 @@ export class AcmeManager {
     }
   }
 
+  #storeAccount(client: acme.Client): void {
+    if (this.#accountStored) return;
+    const config = this.#options.config;
+    this.#storage.writeAccount({
+      directoryUrl: config.directoryUrl,
+      email: config.email ?? null,
+      url: client.getAccountUrl(),
+    });
+    this.#accountStored = true;
+  }
+
   async #getClient(): Promise<acme.Client> {
     if (this.#client) return this.#client;
 
@@ -243,7 +279,20 @@ export class AcmeManager {
       log.info("acme account key created", { storage: this.#storage.directory });
     }
 
-    this.#client = new acme.Client({ directoryUrl: config.directoryUrl, accountKey });
+    // A stored URL skips the account lookup on every restart. It is reused
+    // only for the same directory and email, because `auto` sends the
+    // contact email only when it registers the account.
+    const email = config.email ?? null;
+    const stored = this.#storage.readAccount();
+    const accountUrl = stored?.directoryUrl === config.directoryUrl && stored.email === email
+      ? stored.url
+      : undefined;
+    this.#client = new acme.Client({
+      directoryUrl: config.directoryUrl,
+      accountKey,
+      ...(accountUrl === undefined ? {} : { accountUrl }),
+    });
+    this.#accountStored = accountUrl !== undefined;
     return this.#client;
   }
 }

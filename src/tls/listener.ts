@@ -40,6 +40,8 @@ export class HttpsListener {
   #queue: Promise<void> = Promise.resolve();
   #swapQueued = false;
   #stopped = false;
+  /** Set by the first `stop`: moves the current server to `#retired` after pending swaps. */
+  #retiring: Promise<void> | undefined;
   #unsubscribe: () => void;
 
   /**
@@ -70,18 +72,37 @@ export class HttpsListener {
     return this.#queue;
   }
 
+  /** Requests still being served, over the current server and every retired one. */
+  get pendingRequests(): number {
+    let pending = this.#current?.pendingRequests ?? 0;
+    for (const server of this.#retired) pending += server.pendingRequests;
+    return pending;
+  }
+
   /**
    * Stops the current server and every retired one. With `closeActive`
-   * false, open connections finish first.
+   * false, open connections finish first, which for a WebSocket may take
+   * hours. A later call with `closeActive` true then closes the servers that
+   * are still open, so a caller can enforce a deadline.
    */
   async stop(closeActive: boolean): Promise<void> {
+    this.#retiring ??= this.#retireCurrent();
+    await this.#retiring;
+    const servers = [...this.#retired];
+    await Promise.all(
+      servers.map(async (server) => {
+        await server.stop(closeActive);
+        this.#retired.delete(server);
+      }),
+    );
+  }
+
+  async #retireCurrent(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe();
     await this.#queue;
-    const servers = [...this.#retired, ...(this.#current ? [this.#current] : [])];
+    if (this.#current) this.#retired.add(this.#current);
     this.#current = undefined;
-    this.#retired.clear();
-    await Promise.all(servers.map((server) => server.stop(closeActive)));
   }
 
   #queueSwap(): void {

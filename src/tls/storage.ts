@@ -5,6 +5,7 @@
  *
  * Layout under the storage directory:
  *   account-key.pem
+ *   account.json              (account URL, with the directory and email it was registered for)
  *   certificates/<name>.crt   (leaf and chain, PEM)
  *   certificates/<name>.key   (private key, PEM)
  */
@@ -53,6 +54,21 @@ export function writeFileAtomic(path: string, data: string): void {
   }
 }
 
+/** The account URL a directory assigned to the stored account key. */
+export interface StoredAccount {
+  directoryUrl: string;
+  /** Contact email the account was registered with, or null for none. */
+  email: string | null;
+  url: string;
+}
+
+function isStoredAccount(value: unknown): value is StoredAccount {
+  if (typeof value !== "object" || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return typeof record["directoryUrl"] === "string" && typeof record["url"] === "string" &&
+    (record["email"] === null || typeof record["email"] === "string");
+}
+
 export class AcmeStorage {
   readonly directory: string;
   #certificates: string;
@@ -76,6 +92,33 @@ export class AcmeStorage {
 
   writeAccountKey(pem: string): void {
     writeFileAtomic(join(this.directory, "account-key.pem"), pem);
+  }
+
+  /**
+   * Returns the stored account URL, or undefined when there is none or the
+   * file is unreadable, in which case the account is looked up again.
+   */
+  readAccount(): StoredAccount | undefined {
+    const file = join(this.directory, "account.json");
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isStoredAccount(parsed)) return parsed;
+    } catch {
+      // Reported below, like a well-formed file of the wrong shape.
+    }
+    log.warn("stored account ignored", { file, error: "not a valid account record" });
+    return undefined;
+  }
+
+  writeAccount(account: StoredAccount): void {
+    writeFileAtomic(join(this.directory, "account.json"), `${JSON.stringify(account)}\n`);
   }
 
   /** Stores a certificate chain and its key for `name`; the key is written first. */

@@ -29,6 +29,18 @@ export class CertificateStore {
     this.#changed();
   }
 
+  /** Removes the ACME certificate for `name`; does nothing when there is none. */
+  removeIssued(name: string): void {
+    if (this.#issued.delete(name.toLowerCase())) this.#changed();
+  }
+
+  /** Removes every ACME certificate, as when the ACME settings change on a reload. */
+  clearIssued(): void {
+    if (this.#issued.size === 0) return;
+    this.#issued.clear();
+    this.#changed();
+  }
+
   /** Returns the ACME certificate stored for `name`, if any. */
   issued(name: string): LoadedCertificate | undefined {
     return this.#issued.get(name.toLowerCase());

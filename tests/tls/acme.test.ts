@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AcmeConfig } from "../../src/config/types.ts";
 import { type CertificateOrderResult, noopObserver, type Observer } from "../../src/observe.ts";
@@ -116,6 +116,7 @@ describe("AcmeManager with pebble", () => {
     for (
       const file of [
         "account-key.pem",
+        "account.json",
         "certificates/again.example.org.crt",
         "certificates/again.example.org.key",
       ]
@@ -125,6 +126,10 @@ describe("AcmeManager with pebble", () => {
       );
     }
 
+    const account = JSON.parse(readFileSync(join(storage.path, "account.json"), "utf8"));
+    expect(account.directoryUrl).toBe(pebble.directoryUrl);
+    expect(account.url).toStartWith(pebble.directoryUrl.replace(/\/dir$/, "/"));
+
     const second = startManager(storage, ["again.example.org"]);
     expect(second.store.issued("again.example.org")?.cert).toBe(
       first.store.issued("again.example.org")?.cert,
@@ -132,6 +137,21 @@ describe("AcmeManager with pebble", () => {
     second.manager.namesChanged(["again.example.org"]);
     await second.manager.settled();
     expect(second.orders).toEqual([]);
+  });
+
+  test("restart orders with the stored account", async () => {
+    const storage = tempStorage();
+    const first = startManager(storage, ["account1.example.org"]);
+    first.manager.namesChanged(["account1.example.org"]);
+    await first.manager.settled();
+    await first.manager.stop();
+    const stored = readFileSync(join(storage.path, "account.json"), "utf8");
+
+    const second = startManager(storage, ["account2.example.org"]);
+    second.manager.namesChanged(["account2.example.org"]);
+    await second.manager.settled();
+    expect(second.orders).toEqual(["issued"]);
+    expect(readFileSync(join(storage.path, "account.json"), "utf8")).toBe(stored);
   });
 
   test("renews once a third of lifetime is left", async () => {

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { RequestHandler, ServerSocketHandlers } from "../../src/runtime/index.ts";
+import { stopWithin } from "../../src/app/https.ts";
 import { loadCertificateFiles } from "../../src/tls/certificate.ts";
 import { HttpsListener } from "../../src/tls/listener.ts";
 import { CertificateStore } from "../../src/tls/store.ts";
@@ -31,6 +32,23 @@ const handler: RequestHandler = (request, context) => {
   }
   return new Response(`host ${new URL(request.url).hostname}`);
 };
+
+/** Opens a WebSocket to the echo handler over TLS, accepting any certificate. */
+async function openSocket(port: number): Promise<WebSocket> {
+  // Bun's client WebSocket takes a `tls` option, which the standard one lacks.
+  const BunWebSocket = WebSocket as unknown as new (
+    url: string,
+    options: { tls: { rejectUnauthorized: boolean } },
+  ) => WebSocket;
+  const socket = new BunWebSocket(`wss://127.0.0.1:${port}/ws`, {
+    tls: { rejectUnauthorized: false },
+  });
+  await new Promise((resolve, reject) => {
+    socket.addEventListener("open", resolve);
+    socket.addEventListener("error", reject);
+  });
+  return socket;
+}
 
 function startListener(store: CertificateStore): HttpsListener {
   const listener = new HttpsListener({ hostname: "127.0.0.1", port: 0, handler, store });
@@ -123,5 +141,32 @@ describe("HttpsListener", () => {
     expect(closed).toBe(false);
     expect(messages).toEqual(["after swap"]);
     socket.close();
+  });
+
+  test("stop closes open WebSocket at deadline", async () => {
+    const store = new CertificateStore([loadCertificateFiles(fallback)]);
+    const listener = new HttpsListener({ hostname: "127.0.0.1", port: 0, handler, store });
+    const port = listener.port ?? 0;
+    const first = await openSocket(port);
+    // The swap retires the server that the first socket is on, and stop
+    // must close that server too.
+    store.putIssued("added.example.com", loadCertificateFiles(added));
+    await listener.settled();
+    const second = await openSocket(port);
+    const closedSockets: string[] = [];
+    first.addEventListener("close", () => closedSockets.push("first"));
+    second.addEventListener("close", () => closedSockets.push("second"));
+
+    const started = performance.now();
+    await stopWithin([listener], 200);
+    const elapsedMs = performance.now() - started;
+    expect(elapsedMs).toBeGreaterThanOrEqual(190);
+    expect(elapsedMs).toBeLessThan(2_000);
+
+    const deadline = Date.now() + 2_000;
+    while (closedSockets.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(closedSockets.sort()).toEqual(["first", "second"]);
   });
 });

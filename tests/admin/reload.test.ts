@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { reloadCases } from "./reload.cases.ts";
+
+registerBunCases(reloadCases);
