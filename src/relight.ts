@@ -1,8 +1,8 @@
 /**
  * Wires Relight together: the Slicer client, the VM fleet with its
- * background refresh and idle watcher, the router's listener and the
- * optional ask server. `startRelight` is the one entry point that the CLI,
- * the demo and the tests use.
+ * background refresh and idle watcher, the router's listener, the
+ * optional HTTPS listener and the optional ask server. `startRelight` is the
+ * one entry point that the CLI, the demo and the tests use.
  */
 import { pauseVm, wakeVm } from "./admin/control.ts";
 import { reloadFromFile, serializeReloads } from "./admin/lifecycle.ts";
@@ -10,10 +10,12 @@ import { RelightMetrics } from "./admin/metrics.ts";
 import type { AdminRouter, ReloadResult } from "./admin/server.ts";
 import { AdminService } from "./admin/service.ts";
 import { goingAway, WebSocketTracker } from "./admin/websockets.ts";
+import { HttpsService } from "./app/https.ts";
+import { routedNames, routesToVm } from "./app/routed-names.ts";
 import { createRouterHandler, type RouterState } from "./app/router.ts";
 import { createAskHandler } from "./ask.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { Config, ListenAddress, SiteConfig } from "./config/types.ts";
+import type { Config, ListenAddress, SiteConfig, TlsConfig } from "./config/types.ts";
 import { getLogger } from "./log.ts";
 import {
   configureLogging,
@@ -21,9 +23,9 @@ import {
   type LoggingHandle,
   type LoggingOptions,
 } from "./logging/index.ts";
-import { combineObservers, type Observer } from "./observe.ts";
+import { combineObservers, noopObserver, type Observer } from "./observe.ts";
 import { parseTrustedProxies, type ProxyOptions } from "./proxy/index.ts";
-import { type RunningServer, runtime } from "./runtime/index.ts";
+import { type RequestHandler, type RunningServer, runtime } from "./runtime/index.ts";
 import { type SlicerCallReport, SlicerClient } from "./slicer/client.ts";
 import type { StatusReport } from "./status.ts";
 import { Fleet } from "./vm/fleet.ts";
@@ -47,12 +49,22 @@ export interface RelightOptions {
    * Default 1000.
    */
   unknownHostRefreshIntervalMs?: number;
+  /**
+   * How often the ACME manager checks for renewals and retries, in ms; 0
+   * turns the timer off. Default 5 minutes.
+   */
+  acmeCheckIntervalMs?: number;
 }
 
 /** A running Relight. */
 export interface Relight {
   /** The router listener's bound address (the real port when 0 was configured). */
   readonly address: ListenAddress;
+  /**
+   * The HTTPS listener's bound address, when `tls` is configured and a
+   * certificate is available to serve.
+   */
+  readonly httpsAddress: ListenAddress | undefined;
   /** The ask server's bound address, when `ask` is configured. */
   readonly askAddress: ListenAddress | undefined;
   /** The admin server's bound address, when `admin` is configured. */
@@ -68,8 +80,7 @@ export interface Relight {
   /**
    * Applies a new configuration: sites, timings, slicerd settings and
    * trusted proxies at once; listeners are rebound when their address
-   * changed. When any listener fails to bind, the reload rejects and every
-   * old listener keeps serving. VM state and open connections are kept.
+   * changed. VM state and open connections are kept.
    */
   reload(config: Config): Promise<void>;
   /**
@@ -105,7 +116,19 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   const metrics = new RelightMetrics(() => relight.status(), {
     processMetrics: options.processMetrics ?? true,
   });
-  const observer = options.observer ? combineObservers(metrics, options.observer) : metrics;
+  // The ACME manager learns the routed names after every index refresh.
+  let https: HttpsService | undefined;
+  const indexWatcher: Observer = {
+    ...noopObserver,
+    indexRefreshed: (ok) => {
+      if (ok) https?.indexRefreshed();
+    },
+  };
+  const observer = combineObservers(
+    metrics,
+    ...(options.observer ? [options.observer] : []),
+    indexWatcher,
+  );
   let serving = true;
 
   let current = config;
@@ -144,6 +167,25 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   };
   const webSockets = new WebSocketTracker();
   const routerHandler = webSockets.wrap(createRouterHandler(state));
+  const httpsState: RouterState = {
+    ...state,
+    proxyOptions: () => ({ ...proxyOptions, proto: "https" }),
+  };
+  const httpsRouterHandler = webSockets.wrap(createRouterHandler(httpsState));
+  // ACME challenges and the redirect to HTTPS come before any routing.
+  const plainHandler: RequestHandler = (request, context) =>
+    https?.handlePlainHttp(request) ?? routerHandler(request, context);
+  const startHttps = (tls: TlsConfig) =>
+    new HttpsService(tls, {
+      handler: httpsRouterHandler,
+      observer,
+      routes: (name) => routesToVm(fleet, sites, name),
+      routedNames: () =>
+        routedNames(fleet.snapshot(), sites, (name) => routesToVm(fleet, sites, name)),
+      ...(options.acmeCheckIntervalMs === undefined
+        ? {}
+        : { acmeCheckIntervalMs: options.acmeCheckIntervalMs }),
+    });
   const askHandler = createAskHandler(state);
 
   try {
@@ -159,7 +201,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     runtime.serve({
       hostname: listen.hostname,
       port: listen.port,
-      handler: routerHandler,
+      handler: plainHandler,
       // Streams such as server-sent events may be quiet for long; the
       // proxy's own handling of client disconnects bounds each request.
       idleTimeout: 0,
@@ -171,9 +213,16 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   let ask: RunningServer | undefined;
   try {
     router = serveRouter(config.listen);
-    ask = config.ask ? serveAsk(config.ask.listen) : undefined;
   } catch (error) {
     fleet.stop();
+    throw error;
+  }
+  try {
+    ask = config.ask ? serveAsk(config.ask.listen) : undefined;
+    https = config.tls ? startHttps(config.tls) : undefined;
+  } catch (error) {
+    fleet.stop();
+    await Promise.all([router.stop(true), ask?.stop(true)]);
     throw error;
   }
   const reloadFile = serializeReloads(async () => {
@@ -193,12 +242,13 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     admin = new AdminService(control, metrics, config, () => clock.now());
   } catch (error) {
     fleet.stop();
-    await Promise.all([router.stop(true), ask?.stop(true)]);
+    await Promise.all([router.stop(true), ask?.stop(true), https?.stop(0)]);
     throw error;
   }
 
   log.info("relight started", {
     listen: `${router.hostname}:${router.port}`,
+    ...(config.tls ? { https: `${config.tls.listen.hostname}:${config.tls.listen.port}` } : {}),
     ...(ask ? { ask: `${ask.hostname}:${ask.port}` } : {}),
     ...(admin.address ? { admin: `${admin.address.hostname}:${admin.address.port}` } : {}),
     slicer: describeSlicerUrl(config.slicer.url),
@@ -221,49 +271,12 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     }
   };
 
-  /**
-   * Binds the router, ask and admin listeners whose address `next` changes.
-   * A bind failure stops the ones bound so far and throws. `commit` swaps
-   * them in and stops the old ones gracefully.
-   */
-  const bindListeners = (next: Config) => {
-    const fresh: RunningServer[] = [];
-    let nextRouter = router;
-    let nextAsk = ask;
-    let nextAdmin: ReturnType<AdminService["prepare"]>;
-    try {
-      if (!sameAddress(next.listen, current.listen)) {
-        nextRouter = serveRouter(next.listen);
-        fresh.push(nextRouter);
-      }
-      if (!sameAddress(next.ask?.listen, current.ask?.listen)) {
-        nextAsk = next.ask ? serveAsk(next.ask.listen) : undefined;
-        if (nextAsk) fresh.push(nextAsk);
-      }
-      nextAdmin = admin.prepare(next);
-    } catch (error) {
-      for (const server of fresh) void server.stop(true);
-      throw error;
-    }
-
-    return {
-      rollback() {
-        for (const server of fresh) void server.stop(true);
-        nextAdmin.rollback();
-      },
-      commit() {
-        if (nextRouter !== router) void stopServer(router, next.shutdownTimeoutMs);
-        if (ask && nextAsk !== ask) void stopServer(ask, next.shutdownTimeoutMs);
-        router = nextRouter;
-        ask = nextAsk;
-        nextAdmin.commit();
-      },
-    };
-  };
-
   const relight: Relight = {
     get address() {
       return boundAddress(router);
+    },
+    get httpsAddress() {
+      return https?.address;
     },
     get askAddress() {
       return ask ? boundAddress(ask) : undefined;
@@ -294,9 +307,29 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     async reload(next: Config): Promise<void> {
       const trustedProxies = parseTrustedProxies(next.trustedProxies);
 
-      // Every changed listener is bound before any is swapped in, so a
-      // failed bind rejects the whole reload with the old listeners serving.
-      bindListeners(next).commit();
+      // First, because an unusable certificate file rejects the reload
+      // before anything else has changed.
+      if (next.tls && https) {
+        https.apply(next.tls);
+      } else if (next.tls) {
+        https = startHttps(next.tls);
+      } else if (https) {
+        const old = https;
+        https = undefined;
+        void old.stop(next.shutdownTimeoutMs);
+      }
+
+      if (!sameAddress(next.listen, current.listen)) {
+        const old = router;
+        router = serveRouter(next.listen);
+        void stopServer(old, next.shutdownTimeoutMs);
+      }
+      if (!sameAddress(next.ask?.listen, current.ask?.listen)) {
+        const old = ask;
+        ask = next.ask ? serveAsk(next.ask.listen) : undefined;
+        if (old) void stopServer(old, next.shutdownTimeoutMs);
+      }
+      admin.apply(next);
 
       sites = next.sites;
       proxyOptions = { ...proxyOptions, trustedProxies };
@@ -324,9 +357,10 @@ export async function startRelight(config: Config, options: RelightOptions = {})
       serving = false;
       fleet.stop();
       const servers = ask ? [router, ask] : [router];
-      const stopped = Promise.all(
-        servers.map((server) => stopServer(server, current.shutdownTimeoutMs)),
-      );
+      const stopped = Promise.all([
+        ...servers.map((server) => stopServer(server, current.shutdownTimeoutMs)),
+        https?.stop(current.shutdownTimeoutMs),
+      ]);
       // Plain requests get the shutdown timeout, but WebSockets may stay
       // open for hours, so they are closed with 1001 now.
       if (webSockets.size > 0) log.info("closing websockets", { count: webSockets.size });
