@@ -138,6 +138,20 @@ export function text(validForm: string) {
   return v.pipe(v.string(message), v.nonEmpty(message));
 }
 
+/**
+ * Builds a schema for a bearer token. Its error names only the kind of the
+ * bad value, never the value, because a token must not appear in any output.
+ */
+export function token() {
+  return v.string((issue) => {
+    const input = issue.input;
+    if (input === undefined) return "is required (a token string)";
+
+    const kind = typeof input === "object" ? describe(input) : `a ${typeof input}`;
+    return `is ${kind}, not a token string (quote the value, e.g. token: "...")`;
+  });
+}
+
 export function flag() {
   return v.boolean(expected("true or false"));
 }

@@ -19,6 +19,7 @@ import {
   slicerUrl,
   strict,
   text,
+  token,
 } from "./fields.ts";
 
 export type { SchemaContext };
@@ -51,7 +52,7 @@ export function createSchema(context: SchemaContext) {
     listen: v.nullish(listenAddress(), DEFAULT_LISTEN),
     slicer: strict({
       url: slicerUrl(context),
-      token: v.nullish(v.string(expected("a token string"))),
+      token: v.nullish(token()),
       token_file: v.nullish(path(context, "a file path")),
       request_timeout: v.nullish(duration(), "10s"),
     }),
@@ -89,7 +90,7 @@ export function createSchema(context: SchemaContext) {
     admin: v.nullish(
       strict({
         listen: v.nullish(listenAddress(), DEFAULT_ADMIN_LISTEN),
-        token: v.nullish(v.string(expected("a token string"))),
+        token: v.nullish(token()),
       }),
     ),
     log: v.nullish(

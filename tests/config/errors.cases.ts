@@ -184,6 +184,19 @@ const cases: ErrorCase[] = [
       'relight.yaml:3:15: slicer.token_file: "/nonexistent/relight/token" could not be read (file not found)',
   },
   {
+    name: "numeric token not shown",
+    yaml: "slicer:\n  url: /s.sock\n  token: 918273645\n",
+    error:
+      'relight.yaml:3:10: slicer.token: is a number, not a token string (quote the value, e.g. token: "...")',
+  },
+  {
+    name: "numeric admin token from env not shown",
+    yaml: `${SLICER}admin:\n  token: \${ADMIN_TOKEN}\n`,
+    env: { ADMIN_TOKEN: "918273645" },
+    error:
+      'relight.yaml:4:10: admin.token: is a number, not a token string (quote the value, e.g. token: "...")',
+  },
+  {
     name: "admin on a public address without token",
     yaml: `${SLICER}admin:\n  listen: 0.0.0.0:9090\n`,
     error:
