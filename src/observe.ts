@@ -5,7 +5,14 @@
  * Host header, so label values stay bounded.
  */
 
-export type WakeResult = "ok" | "timeout" | "resume_failed" | "slicer_unreachable" | "stopped";
+/** How a wake ended; "cancelled" means Relight shut down while it ran. */
+export type WakeResult =
+  | "ok"
+  | "timeout"
+  | "resume_failed"
+  | "slicer_unreachable"
+  | "stopped"
+  | "cancelled";
 export type PauseResult = "ok" | "failed";
 export type CertificateOrderResult = "issued" | "failed";
 

@@ -355,7 +355,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
 
     async shutdown(): Promise<void> {
       serving = false;
-      fleet.stop();
+      fleet.close();
       const servers = ask ? [router, ask] : [router];
       const stopped = Promise.all([
         ...servers.map((server) => stopServer(server, current.shutdownTimeoutMs)),

@@ -57,6 +57,7 @@ export class Fleet {
   #refreshTimer: IntervalHandle | undefined;
   #refreshFailures = 0;
   readonly #env: VmEnvironment;
+  readonly #closed = new AbortController();
 
   constructor(options: FleetOptions) {
     this.#slicer = options.slicer;
@@ -77,6 +78,7 @@ export class Fleet {
       checkNode: (hostname) => this.#checkNode(hostname),
       probe: probeTcp,
       nextEpoch: () => ++this.#epoch,
+      closed: this.#closed.signal,
     };
   }
 
@@ -99,6 +101,16 @@ export class Fleet {
     if (this.#watchTimer) this.#clock.clearInterval(this.#watchTimer);
     this.#refreshTimer = undefined;
     this.#watchTimer = undefined;
+  }
+
+  /**
+   * Stops the background work for good and cancels every wake still polling,
+   * so its waiting requests get a 503 at once instead of holding shutdown
+   * open for up to `wake_timeout`.
+   */
+  close(): void {
+    this.stop();
+    this.#closed.abort();
   }
 
   /** Applies new sites, timings and slicerd client after a config reload. */

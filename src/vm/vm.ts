@@ -28,6 +28,8 @@ export interface VmEnvironment {
   probe(host: string, port: number, timeoutMs: number): Promise<boolean>;
   /** Returns a number larger than any returned before; orders state changes and refreshes. */
   nextEpoch(): number;
+  /** Aborts when Relight shuts down, which ends every wake still polling. */
+  closed: AbortSignal;
 }
 
 /** A request's or WebSocket's hold on a VM; the VM is not paused while one is open. */
@@ -52,8 +54,17 @@ function stateFor(status: NodeStatus): VmState {
   return status;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 export class Vm {
@@ -362,8 +373,13 @@ export class Vm {
   async #pollUntilReady(deadline: number): Promise<void> {
     let delay = firstPollDelayMs;
     let resumed = this.#state === "resuming";
+    const closed = this.#env.closed;
 
     for (;;) {
+      if (closed.aborted) {
+        this.#setState("unknown");
+        throw new WakeError("cancelled", `wake of ${this.hostname} cancelled by shutdown`);
+      }
       const node = await this.#checkNode();
       if (node === undefined) {
         this.#setState("unknown");
@@ -391,7 +407,7 @@ export class Vm {
         this.#setState(node.status === "paused" ? "paused" : "unknown");
         throw new WakeError("timeout", `${this.hostname} was not ready within the wake timeout`);
       }
-      await sleep(Math.min(delay, remaining));
+      await sleep(Math.min(delay, remaining), closed);
       delay = Math.min(delay * 2, maxPollDelayMs);
     }
   }

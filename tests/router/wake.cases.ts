@@ -4,10 +4,20 @@
  */
 import assert from "node:assert/strict";
 import type { CaseGroup } from "../support/cases.ts";
-import { catchAllSite, testConfig, waitFor, withRelight } from "../harness/relight.ts";
+import {
+  catchAllSite,
+  startTestRelight,
+  testConfig,
+  waitFor,
+  withRelight,
+} from "../harness/relight.ts";
 import { SimProcess } from "../harness/sim.ts";
 
 let sim: SimProcess;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 function config(wakeTimeoutMs = 10_000) {
   return testConfig(sim.socketPath, { sites: [catchAllSite({ wakeTimeoutMs })] });
@@ -180,6 +190,32 @@ export const wakeCases: CaseGroup = {
           assert.equal(response.status, 503);
           assert.ok(response.headers.has("retry-after"), "Retry-After missing");
         });
+      },
+    },
+    {
+      name: "shutdown cancels a polling wake",
+      async run() {
+        await sim.createVm("apps", ["drowsy"], "Paused");
+        await sim.setResumeDelay(5000);
+        const running = await startTestRelight(config(10_000));
+        let stopped = false;
+        try {
+          const started = performance.now();
+          const pending = running.get("drowsy");
+          await sleep(300);
+
+          await running.relight.shutdown();
+          stopped = true;
+          const shutdownMs = performance.now() - started;
+          const response = await pending;
+          await response.text();
+
+          assert.equal(response.status, 503);
+          assert.ok(shutdownMs < 2000, `shutdown took ${Math.round(shutdownMs)} ms`);
+        } finally {
+          if (!stopped) await running.relight.shutdown();
+          await sim.setResumeDelay(0);
+        }
       },
     },
     {
