@@ -80,7 +80,8 @@ export interface Relight {
   /**
    * Applies a new configuration: sites, timings, slicerd settings and
    * trusted proxies at once; listeners are rebound when their address
-   * changed. VM state and open connections are kept.
+   * changed. When any listener fails to bind, the reload rejects and every
+   * old listener keeps serving. VM state and open connections are kept.
    */
   reload(config: Config): Promise<void>;
   /**
@@ -271,6 +272,46 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     }
   };
 
+  /**
+   * Binds the router, ask and admin listeners whose address `next` changes.
+   * A bind failure stops the ones bound so far and throws. `commit` swaps
+   * them in and stops the old ones gracefully.
+   */
+  const bindListeners = (next: Config) => {
+    const fresh: RunningServer[] = [];
+    let nextRouter = router;
+    let nextAsk = ask;
+    let nextAdmin: ReturnType<AdminService["prepare"]>;
+    try {
+      if (!sameAddress(next.listen, current.listen)) {
+        nextRouter = serveRouter(next.listen);
+        fresh.push(nextRouter);
+      }
+      if (!sameAddress(next.ask?.listen, current.ask?.listen)) {
+        nextAsk = next.ask ? serveAsk(next.ask.listen) : undefined;
+        if (nextAsk) fresh.push(nextAsk);
+      }
+      nextAdmin = admin.prepare(next);
+    } catch (error) {
+      for (const server of fresh) void server.stop(true);
+      throw error;
+    }
+
+    return {
+      rollback() {
+        for (const server of fresh) void server.stop(true);
+        nextAdmin.rollback();
+      },
+      commit() {
+        if (nextRouter !== router) void stopServer(router, next.shutdownTimeoutMs);
+        if (ask && nextAsk !== ask) void stopServer(ask, next.shutdownTimeoutMs);
+        router = nextRouter;
+        ask = nextAsk;
+        nextAdmin.commit();
+      },
+    };
+  };
+
   const relight: Relight = {
     get address() {
       return boundAddress(router);
@@ -307,29 +348,26 @@ export async function startRelight(config: Config, options: RelightOptions = {})
     async reload(next: Config): Promise<void> {
       const trustedProxies = parseTrustedProxies(next.trustedProxies);
 
-      // First, because an unusable certificate file rejects the reload
-      // before anything else has changed.
-      if (next.tls && https) {
-        https.apply(next.tls);
-      } else if (next.tls) {
-        https = startHttps(next.tls);
-      } else if (https) {
-        const old = https;
-        https = undefined;
-        void old.stop(next.shutdownTimeoutMs);
+      // Every changed listener is bound before any is swapped in, so a
+      // failed bind rejects the whole reload with the old listeners serving.
+      const listeners = bindListeners(next);
+      try {
+        // Before the swap, because an unusable certificate file rejects the
+        // reload before anything else has changed.
+        if (next.tls && https) {
+          https.apply(next.tls);
+        } else if (next.tls) {
+          https = startHttps(next.tls);
+        } else if (https) {
+          const old = https;
+          https = undefined;
+          void old.stop(next.shutdownTimeoutMs);
+        }
+      } catch (error) {
+        listeners.rollback();
+        throw error;
       }
-
-      if (!sameAddress(next.listen, current.listen)) {
-        const old = router;
-        router = serveRouter(next.listen);
-        void stopServer(old, next.shutdownTimeoutMs);
-      }
-      if (!sameAddress(next.ask?.listen, current.ask?.listen)) {
-        const old = ask;
-        ask = next.ask ? serveAsk(next.ask.listen) : undefined;
-        if (old) void stopServer(old, next.shutdownTimeoutMs);
-      }
-      admin.apply(next);
+      listeners.commit();
 
       sites = next.sites;
       proxyOptions = { ...proxyOptions, trustedProxies };
