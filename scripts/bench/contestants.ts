@@ -16,6 +16,8 @@ export interface Contestant {
   host: string;
   /** Process whose tree's memory is the proxy's memory. Absent for `direct`. */
   pid?: number;
+  /** Process whose tree's CPU time is counted per request: the proxy, or the app for `direct`. */
+  cpuPid: number;
   /** Whether WebSocket upgrades pass through. */
   webSocket: boolean;
   /** Command line shown in the report. */
@@ -49,6 +51,7 @@ export function directContestant(upstream: Upstream): Contestant {
     name: "direct",
     origin: upstream.origin,
     host: benchHost,
+    cpuPid: upstream.pid,
     webSocket: true,
     command: "the upstream app itself (no proxy)",
     stop: async () => {},
@@ -74,6 +77,7 @@ export async function startBare(upstream: Upstream): Promise<Contestant> {
     origin: `http://127.0.0.1:${port}`,
     host: benchHost,
     pid: started.child.pid!,
+    cpuPid: started.child.pid!,
     webSocket: false,
     command: `UPSTREAM=${upstream.origin} bun scripts/bench/bare-proxy.ts`,
     stop: started.stop,
@@ -138,6 +142,7 @@ export async function startNginx(upstream: Upstream): Promise<Contestant> {
     origin: `http://127.0.0.1:${port}`,
     host: benchHost,
     pid: started.child.pid!,
+    cpuPid: started.child.pid!,
     webSocket: true,
     command: `nginx ${args.join(" ")} (worker_processes 1, keepalive 128, proxy_buffering off)`,
     stop: withTempDir(started, dir),
@@ -173,6 +178,7 @@ export async function startCaddy(upstream: Upstream): Promise<Contestant> {
     origin: `http://127.0.0.1:${port}`,
     host: benchHost,
     pid: started.child.pid!,
+    cpuPid: started.child.pid!,
     webSocket: true,
     command: `caddy ${args.join(" ")} (reverse_proxy, default GOMAXPROCS)`,
     stop: withTempDir(started, dir),

@@ -132,6 +132,7 @@ export async function startRelightContestant(sim: SimHost): Promise<Contestant> 
     origin: `http://127.0.0.1:${port}`,
     host: benchHost,
     pid: started.child.pid!,
+    cpuPid: started.child.pid!,
     webSocket: true,
     command: "RELIGHT_CONFIG=... bun scripts/bench/relight-host.ts (config below)",
     stop: started.stop,

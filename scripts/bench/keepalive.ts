@@ -2,7 +2,9 @@
  * Small responses over keep-alive: closed-loop throughput and latency at a
  * fixed connection count, then latency at a fixed rate below saturation.
  */
+import type { Contestant } from "./contestants.ts";
 import { type LoadResult, median, runOpenLoop, runWrk, wrkArgs } from "./load.ts";
+import { treeCpuSeconds } from "./processes.ts";
 import {
   commandLine,
   formatNumber,
@@ -13,20 +15,39 @@ import {
 } from "./report.ts";
 import { type BenchContext, inRounds, ratio } from "./rounds.ts";
 
-function medians(results: Map<string, LoadResult[]>, pick: (r: LoadResult) => number) {
+interface ClosedLoopRun extends LoadResult {
+  /** CPU time of the contestant's process tree per request, in microseconds. */
+  cpuMicrosPerRequest: number;
+}
+
+function medians<T>(results: Map<string, T[]>, pick: (r: T) => number) {
   return new Map([...results].map(([name, runs]) => [name, median(runs.map(pick))]));
+}
+
+async function runClosedLoop(
+  context: BenchContext,
+  contestant: Contestant,
+): Promise<ClosedLoopRun> {
+  const cpuBefore = treeCpuSeconds(contestant.cpuPid);
+  const result = await runWrk({
+    url: `${contestant.origin}/`,
+    host: contestant.host,
+    connections: context.settings.connections,
+    durationSeconds: context.settings.durationSeconds,
+  });
+  const cpuSeconds = treeCpuSeconds(contestant.cpuPid) - cpuBefore;
+  return { ...result, cpuMicrosPerRequest: (cpuSeconds * 1e6) / result.requests };
 }
 
 export async function measureKeepAlive(context: BenchContext): Promise<SectionReport> {
   const { settings, contestants } = context;
 
-  const closed = await inRounds(context, contestants, "keep-alive wrk", (contestant) =>
-    runWrk({
-      url: `${contestant.origin}/`,
-      host: contestant.host,
-      connections: settings.connections,
-      durationSeconds: settings.durationSeconds,
-    }));
+  const closed = await inRounds(
+    context,
+    contestants,
+    "keep-alive wrk",
+    (contestant) => runClosedLoop(context, contestant),
+  );
   const open = await inRounds(
     context,
     contestants,
@@ -43,6 +64,7 @@ export async function measureKeepAlive(context: BenchContext): Promise<SectionRe
   const throughput = medians(closed, (r) => r.requestsPerSecond);
   const p50 = medians(closed, (r) => r.p50Ms);
   const p99 = medians(closed, (r) => r.p99Ms);
+  const cpu = medians(closed, (r) => r.cpuMicrosPerRequest);
   const openP50 = medians(open, (r) => r.p50Ms);
   const openP99 = medians(open, (r) => r.p99Ms);
   const errors = (runs: LoadResult[] | undefined) =>
@@ -54,6 +76,7 @@ export async function measureKeepAlive(context: BenchContext): Promise<SectionRe
     formatNumber(p50.get(c.name)!, 2),
     formatNumber(p99.get(c.name)!, 2),
     errors(closed.get(c.name)),
+    formatNumber(cpu.get(c.name)!, 1),
     formatNumber(openP50.get(c.name)!, 2),
     formatNumber(openP99.get(c.name)!, 2),
     errors(open.get(c.name)),
@@ -90,8 +113,11 @@ export async function measureKeepAlive(context: BenchContext): Promise<SectionRe
     method: `GET / (a 13-byte body). Closed loop: wrk with ${settings.connections} connections ` +
       `for ${settings.durationSeconds} s. Open loop: ${settings.rate} requests/s, latency from ` +
       "the scheduled send time. " +
-      "Latencies in ms; errors are summed over rounds; the last column is Relight's req/s " +
-      "divided by that contestant's.",
+      "Latencies in ms; errors are summed over rounds. CPU µs/req is the user plus system " +
+      "time of the contestant's process tree (from /proc/PID/stat) during the wrk run divided " +
+      "by the requests served; for `direct` it is the app's. It depends less on what else " +
+      "runs on the machine than req/s does. The last column is Relight's req/s divided by " +
+      "that contestant's.",
     table: table(
       [
         "contestant",
@@ -99,6 +125,7 @@ export async function measureKeepAlive(context: BenchContext): Promise<SectionRe
         "p50",
         "p99",
         "errors",
+        "CPU µs/req",
         `p50 at ${settings.rate}/s`,
         `p99 at ${settings.rate}/s`,
         "errors",

@@ -264,3 +264,26 @@ export function resetPeakRss(pid: number): void {
     }
   }
 }
+
+/** Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux x86 and arm). */
+const clockTicksPerSecond = 100;
+
+/**
+ * CPU time (user plus system) used so far by a process tree, in seconds.
+ * Children that already exited are not counted.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const id of processTree(pid)) {
+    let stat = "";
+    try {
+      stat = readFileSync(`/proc/${id}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / clockTicksPerSecond;
+}

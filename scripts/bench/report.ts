@@ -71,7 +71,9 @@ export function renderReport(
   contestantCommands: string[],
   startedAt: Date,
   durationSeconds: number,
+  loadAverages: { start: number[]; end: number[] },
 ): string {
+  const formatLoad = (values: number[]) => values.map((value) => value.toFixed(2)).join(", ");
   const lines: string[] = [
     "# Benchmarks",
     "",
@@ -86,6 +88,9 @@ export function renderReport(
     "## Machine",
     "",
     `- CPU: ${facts.cpu}, ${facts.cores} cores; memory ${facts.memoryGiB} GiB; Linux ${facts.kernel}`,
+    `- Load average (1, 5, 15 min) at start: ${formatLoad(loadAverages.start)}; at end: ` +
+    `${formatLoad(loadAverages.end)}. Other programs running on the machine lower every ` +
+    "contestant's req/s and make the figures vary from round to round.",
     ...Object.entries(facts.versions).map(([name, version]) => `- ${name}: ${version}`),
     "",
     "## Settings",

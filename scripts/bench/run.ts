@@ -7,6 +7,7 @@
  *   npm run bench -- --quick      short runs, to check the harness
  */
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -111,6 +112,7 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const { settings, sections } = options;
   const startedAt = new Date();
+  const loadAtStart = loadavg();
   ensureTools(log);
   const facts = machineFacts();
 
@@ -149,7 +151,13 @@ async function main(): Promise<void> {
     ...relightConfig("SIM_SOCKET").trimEnd().split("\n"),
   ];
   const elapsed = (Date.now() - startedAt.getTime()) / 1000;
-  writeFileSync(options.out, renderReport(facts, settings, reports, commands, startedAt, elapsed));
+  writeFileSync(
+    options.out,
+    renderReport(facts, settings, reports, commands, startedAt, elapsed, {
+      start: loadAtStart,
+      end: loadavg(),
+    }),
+  );
   log(`wrote ${options.out}`);
 }
 

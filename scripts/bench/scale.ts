@@ -49,6 +49,7 @@ async function startIndexedRelight(
     origin: `http://127.0.0.1:${port}`,
     host: benchHost,
     pid: relight.child.pid!,
+    cpuPid: relight.child.pid!,
     webSocket: true,
     command:
       `bun scripts/bench/relight-host.ts against a GET /nodes stand-in listing ${vmCount} VMs`,

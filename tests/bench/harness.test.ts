@@ -4,6 +4,12 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { benchHost, startBare, startUpstream } from "../../scripts/bench/contestants.ts";
+import {
+  benchVmUpstream,
+  countCalls,
+  startRelightContestant,
+  startSimHost,
+} from "../../scripts/bench/fleet.ts";
 import { median, parseWrk, percentile, runOpenLoop } from "../../scripts/bench/load.ts";
 import { stopAll, treeRss } from "../../scripts/bench/processes.ts";
 
@@ -103,4 +109,30 @@ describe("upstream app behind the bare proxy", () => {
     expect(isAlive(proxyPid)).toBe(false);
     expect(isAlive(upstream.pid)).toBe(false);
   });
+});
+
+describe("simulated fleet behind Relight", () => {
+  afterAll(stopAll);
+
+  test("routes the bench host and counts calls", async () => {
+    const sim = await startSimHost(0);
+    const relight = await startRelightContestant(sim);
+    const vmPids = sim.vms.map((vm) => vm.pid!);
+
+    const response = await fetch(`${relight.origin}/`, { headers: { host: benchHost } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("hello, bench\n");
+
+    const upstream = benchVmUpstream(sim);
+    const direct = await fetch(`${upstream.origin}/`);
+    expect(direct.status).toBe(200);
+
+    const calls = await countCalls(sim);
+    expect(calls.get("nodes")).toBeGreaterThan(0);
+    expect(calls.get("resume")).toBeUndefined();
+
+    await stopAll();
+    expect(isAlive(relight.pid!)).toBe(false);
+    for (const pid of vmPids) expect(isAlive(pid)).toBe(false);
+  }, 30_000);
 });
