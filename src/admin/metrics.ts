@@ -81,7 +81,8 @@ export class RelightMetrics implements Observer {
     });
     this.#requestDuration = new Histogram({
       name: "relight_request_duration_seconds",
-      help: "Time from receiving a request to its response headers, including any wake.",
+      help: "Time from receiving a request to the end of its response body or WebSocket, " +
+        "including any wake.",
       labelNames: ["app"],
       buckets: requestBuckets,
       registers,

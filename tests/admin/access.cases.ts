@@ -135,6 +135,23 @@ export const accessCases: CaseGroup = {
       },
     },
     {
+      name: "unknown host is no label",
+      async run() {
+        await withAccessLog(async (running) => {
+          for (const host of ["ghost.apps.test", "shop.elsewhere.test"]) {
+            const response = await running.get(host, "/");
+            await response.body?.cancel();
+            assert.equal(response.status, 404, host);
+          }
+          const text = await running.relight.metrics.render();
+
+          assert.ok(text.includes('app="*.apps.test",status_class="4xx"'), "site pattern label");
+          assert.ok(!text.includes("ghost"), "unknown host in a metric label");
+          assert.ok(!text.includes("elsewhere"), "unmatched host in a metric label");
+        });
+      },
+    },
+    {
       name: "WebSocket logged at close",
       async run() {
         await sim.createVm("apps", ["socket"]);
