@@ -17,6 +17,14 @@ export const DEFAULT_CONFIG_PATH = "./relight.yaml";
 
 const COMMANDS: readonly string[] = ["run", "check", "status", "reload"];
 
+/** The options `relight` accepts, in node:util `parseArgs` form. `relight --help` lists each. */
+export const OPTIONS = {
+  config: { type: "string", short: "c" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
 /** Parses the arguments after the program name. */
 export function parseCommandLine(args: readonly string[]): CommandLine {
   let parsed;
@@ -25,12 +33,7 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
       args: [...args],
       allowPositionals: true,
       strict: true,
-      options: {
-        config: { type: "string", short: "c" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "v" },
-      },
+      options: OPTIONS,
     });
   } catch (error) {
     throw new UsageError(`${(error as Error).message} (run relight --help for usage)`);

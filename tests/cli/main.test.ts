@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { parseCommandLine } from "../../src/cli/args.ts";
+import { OPTIONS, parseCommandLine } from "../../src/cli/args.ts";
 import { configChecks } from "../../src/cli/check.ts";
 import { main } from "../../src/cli/main.ts";
 import { parseConfig } from "../../src/config/index.ts";
@@ -59,8 +59,11 @@ describe("relight usage", () => {
     const { code, output } = await run(["--help"]);
     const help = output.stdout.join("\n");
     expect(code).toBe(0);
-    for (const flag of ["--config FILE", "--json", "--help", "--version", "-c,", "-h,", "-v,"]) {
-      expect(help).toContain(flag);
+    const valueNames: Record<string, string> = { config: "FILE" };
+    for (const [name, option] of Object.entries(OPTIONS)) {
+      const short = "short" in option ? `-${option.short}, ` : "    ";
+      const value = option.type === "string" ? ` ${valueNames[name] ?? name.toUpperCase()}` : "";
+      expect(help).toMatch(new RegExp(`^  ${short}--${name}${value} `, "m"));
     }
     expect(help).toContain("(default: ./relight.yaml)");
     expect(help).toContain("shutdown_timeout (default 30s)");
