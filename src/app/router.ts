@@ -30,9 +30,10 @@ export interface RouterState {
 }
 
 /**
- * Time without response headers after which the VM's state is checked with
- * slicerd, in ms. A VM paused behind Relight's back accepts connections but
- * never responds, so waiting for a connect error would wait forever.
+ * Time without response headers after which the index is refreshed to learn
+ * whether the VM was paused, in ms. A VM paused behind Relight's back accepts
+ * connections but never responds, so waiting for a connect error would wait
+ * forever.
  */
 const stallThresholdMs = 1000;
 
@@ -169,7 +170,7 @@ async function forward(
   finish: (status: number, bytes?: number) => void,
 ): Promise<Response> {
   const hooks = { onEnd: finish };
-  const stallTimer = setTimeout(() => vm.checkAfterStall(), stallThresholdMs);
+  const stallTimer = setTimeout(() => state.fleet.refreshAfterStall(), stallThresholdMs);
   try {
     return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), hooks);
   } catch (error) {

@@ -32,6 +32,12 @@ export interface FleetOptions {
   unknownHostRefreshIntervalMs?: number;
 }
 
+/**
+ * Minimum time between index refreshes caused by stalled requests, in ms,
+ * for the whole fleet, so many slow apps cost slicerd no more than one.
+ */
+const stallRefreshIntervalMs = 5000;
+
 /** Most hosts remembered by the unknown-host flood guard before old entries are dropped. */
 const maxGuardedHosts = 10_000;
 
@@ -51,6 +57,8 @@ export class Fleet {
   #refresh: Promise<void> | undefined;
   #refreshedAt: number | null = null;
   #unknownHostRefreshAt = Number.NEGATIVE_INFINITY;
+  /** `performance.now()` of the last refresh caused by a stalled request. */
+  #stallRefreshAt = Number.NEGATIVE_INFINITY;
   readonly #unknownHosts = new Map<string, number>();
   #epoch = 0;
   #watchTimer: IntervalHandle | undefined;
@@ -164,6 +172,21 @@ export class Fleet {
     this.#unknownHostRefreshAt = now;
     await this.refresh();
     return true;
+  }
+
+  /**
+   * Refreshes the index because a request has had no response for a while.
+   * A VM paused behind Relight's back still accepts TCP connections (the
+   * kernel queues them) but never responds, and the refresh resumes a VM
+   * found paused under open requests. Skipped when another stalled request
+   * caused a refresh within `stallRefreshIntervalMs`, so slow but healthy
+   * apps cost at most one `GET /nodes` per interval, however many there are.
+   */
+  refreshAfterStall(): void {
+    const now = performance.now();
+    if (now - this.#stallRefreshAt < stallRefreshIntervalMs) return;
+    this.#stallRefreshAt = now;
+    this.refresh().catch(() => undefined);
   }
 
   /**

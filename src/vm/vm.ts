@@ -44,9 +44,6 @@ const maxPollDelayMs = 500;
 /** Time allowed for one TCP connect to the app port, in ms. */
 const probeTimeoutMs = 1000;
 
-/** Minimum time between two stall checks of one VM, in ms. */
-const stallCheckIntervalMs = 5000;
-
 /** HTTP statuses that mean this daemon has no relaunch call. */
 const relaunchUnsupportedStatuses = new Set([404, 405, 501]);
 
@@ -92,8 +89,6 @@ export class Vm {
   #pause: Promise<void> | undefined;
   readonly #env: VmEnvironment;
   #reportedOverrideTags = new Set<string>();
-  /** `performance.now()` of the last stall check. */
-  #lastStallCheck = Number.NEGATIVE_INFINITY;
 
   constructor(node: SlicerNode, settings: SiteSettings, env: VmEnvironment) {
     this.hostname = node.hostname;
@@ -178,24 +173,6 @@ export class Vm {
   }
 
   /**
-   * Checks slicerd when a request to this VM has had no response for a
-   * while, because a VM paused behind Relight's back accepts TCP connections
-   * (the kernel queues them) but never responds. A paused VM is resumed, and
-   * the waiting request then completes. Runs at most once per
-   * `stallCheckIntervalMs` per VM, so slow but healthy apps cost little.
-   */
-  checkAfterStall(): void {
-    const now = performance.now();
-    if (now - this.#lastStallCheck < stallCheckIntervalMs) return;
-    this.#lastStallCheck = now;
-
-    this.markSuspect();
-    this.ensureReady(this.settings.wakeTimeoutMs).catch((error: unknown) => {
-      log.warn("stall check failed", { vm: this.hostname, error: String(error) });
-    });
-  }
-
-  /**
    * Pauses the VM if it has been idle for its idle timeout at clock time
    * `now`: running, no request in flight, no open WebSocket or stream. A
    * failed pause leaves it running, so the next tick tries again.
@@ -256,6 +233,22 @@ export class Vm {
       status: node.rawStatus,
     });
     this.#setState(reported);
+
+    // Relight never pauses a VM under open requests, so someone else did, and
+    // those requests hang until the VM runs again.
+    if (reported === "paused" && (this.#inFlight > 0 || this.#openWebSockets > 0)) {
+      log.info("resuming vm paused under open requests", {
+        vm: this.hostname,
+        requests: this.#inFlight,
+        websockets: this.#openWebSockets,
+      });
+      this.ensureReady(this.settings.wakeTimeoutMs).catch((error: unknown) => {
+        log.warn("resume of vm paused under open requests failed", {
+          vm: this.hostname,
+          error: String(error),
+        });
+      });
+    }
   }
 
   /** Returns the VM's entry in the status report. */

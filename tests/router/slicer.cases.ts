@@ -117,6 +117,26 @@ export const slicerCases: CaseGroup = {
       },
     },
     {
+      name: "slow apps share one stall refresh",
+      async run() {
+        const tags = ["sluggish-a", "sluggish-b", "sluggish-c"];
+        for (const tag of tags) await sim.createVm("apps", [tag]);
+        await withRelight(config(), async ({ get }) => {
+          await sim.clearCalls();
+          // Two waves of requests that each stall past the 1 s threshold.
+          for (let wave = 0; wave < 2; wave++) {
+            const responses = await Promise.all(tags.map((tag) => get(tag, "/slow?ms=1300")));
+            for (const response of responses) {
+              assert.equal(response.status, 200);
+              await response.text();
+            }
+          }
+          assert.equal(await sim.countCalls("nodes"), 1);
+          assert.equal(await sim.countCalls("resume"), 0);
+        });
+      },
+    },
+    {
       name: "VM moved to a new IP is found",
       async run() {
         const vm = await sim.createVm("apps", ["nomad"]);
