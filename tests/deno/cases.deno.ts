@@ -8,9 +8,11 @@
  * with Deno's. `tsc -p .` type-checks the case modules instead.
  */
 import { registerDenoCases } from "../support/deno-cases.ts";
+import { accessCases } from "../admin/access.cases.ts";
 import { lifecycleCases } from "../admin/lifecycle.cases.ts";
 import { loggingCases } from "../admin/logging.cases.ts";
 import { metricsCases } from "../admin/metrics.cases.ts";
+import { reloadCases } from "../admin/reload.cases.ts";
 import { serverCases } from "../admin/server.cases.ts";
 import { serviceCases } from "../admin/service.cases.ts";
 import { durationCases } from "../config/duration.cases.ts";
@@ -39,9 +41,11 @@ const groups = [
   durationCases,
   configErrorCases,
   configLoadCases,
+  accessCases,
   lifecycleCases,
   loggingCases,
   metricsCases,
+  reloadCases,
   serverCases,
   serviceCases,
 ];
