@@ -102,6 +102,23 @@ function upgradeRequestLines(path: string): string[] {
   ];
 }
 
+/** Sends a raw upgrade request and returns the response head, then drops the connection. */
+function readHandshakeResponse(port: number, lines: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: loopback, port });
+    let received = "";
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+      const end = received.indexOf("\r\n\r\n");
+      if (end === -1) return;
+      socket.destroy();
+      resolve(received.slice(0, end));
+    });
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+  });
+}
+
 export const webSocketCases: CaseGroup = {
   name: "proxy websocket",
   cases: [
@@ -135,6 +152,25 @@ export const webSocketCases: CaseGroup = {
         await waitFor("onEnd after both sides closed", () => proxy.ends.length > 0);
         await settle();
         assert.deepEqual(proxy.ends, [101]);
+      }),
+    },
+    {
+      name: "client hop negotiates no extensions",
+      run: withCleanup(async (cleanup) => {
+        const { upstream, record } = startEchoUpstream(cleanup);
+        const proxy = startProxy(cleanup, upstream);
+
+        const offer = "permessage-deflate; server_no_context_takeover; client_max_window_bits=10";
+        const head = await readHandshakeResponse(proxy.port, [
+          ...upgradeRequestLines("/chat"),
+          `Sec-WebSocket-Extensions: ${offer}`,
+        ]);
+
+        assert.match(head, /^HTTP\/1\.1 101 /);
+        assert.doesNotMatch(head, /sec-websocket-extensions/i);
+        // The upstream hop negotiates on its own: the client's offer is not
+        // passed on, because the relay cannot speak what the client agreed.
+        assert.notEqual(record.headers[0]?.get("sec-websocket-extensions"), offer);
       }),
     },
     {
