@@ -5,7 +5,7 @@
 import process from "node:process";
 import { installSignalHandlers } from "../admin/lifecycle.ts";
 import { type Config, ConfigError, loadConfig } from "../config/index.ts";
-import { type Relight, startRelight } from "../relight.ts";
+import { startRelight } from "../relight.ts";
 import { type CommandOutput, ExitCode } from "./io.ts";
 
 /**
@@ -28,25 +28,40 @@ export async function runCommand(
     return ExitCode.usage;
   }
 
-  let relight: Relight;
+  // The handlers go in before the start finishes, because "relight started"
+  // is logged before startRelight resolves and SIGHUP's default action ends
+  // the process. A signal during the start waits for it.
+  const starting = startRelight(config, { logging: {} });
+  const started = () => starting.catch(() => undefined);
+  let resolveExit: (code: number) => void = () => {};
+  const exit = new Promise<number>((resolve) => {
+    resolveExit = resolve;
+  });
+
+  const removeHandlers = installSignalHandlers({
+    // SIGHUP shares the reload path of `POST /reload`: one reload at a
+    // time, and an invalid file is logged while the running config stays.
+    reload: async () => {
+      await (await started())?.reloadFromFile();
+    },
+    shutdown: async () => {
+      const relight = await started();
+      // A failed start is reported below, and that path returns the exit code.
+      if (relight === undefined) return;
+
+      await relight.shutdown();
+      removeHandlers();
+      resolveExit(ExitCode.ok);
+    },
+    forceExit: () => process.exit(ExitCode.failure),
+  });
+
   try {
-    relight = await startRelight(config, { logging: {} });
+    await starting;
   } catch (error) {
+    removeHandlers();
     output.err(`relight: failed to start: ${error instanceof Error ? error.message : error}`);
     return ExitCode.failure;
   }
-
-  return await new Promise<number>((resolve) => {
-    const removeHandlers = installSignalHandlers({
-      // SIGHUP shares the reload path of `POST /reload`: one reload at a
-      // time, and an invalid file is logged while the running config stays.
-      reload: () => relight.reloadFromFile(),
-      shutdown: async () => {
-        await relight.shutdown();
-        removeHandlers();
-        resolve(ExitCode.ok);
-      },
-      forceExit: () => process.exit(ExitCode.failure),
-    });
-  });
+  return await exit;
 }
