@@ -11,6 +11,7 @@ import {
   openWebSocket,
   testConfig,
   waitFor,
+  wildcardSite,
   withRelight,
 } from "../harness/relight.ts";
 import { SimProcess } from "../harness/sim.ts";
@@ -53,6 +54,33 @@ export const idleCases: CaseGroup = {
           await clock.advance(10_000);
           await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
           assert.equal(await sim.countCalls("pause", vm.hostname), 1);
+        });
+      },
+    },
+    {
+      name: "two hostnames share one activity clock",
+      async run() {
+        const vm = await sim.createVm("apps", ["twofaced"]);
+        const twoSites = testConfig(sim.socketPath, {
+          sites: [
+            wildcardSite("apps.example.com", { idleTimeoutMs }),
+            catchAllSite({ idleTimeoutMs }),
+          ],
+          watchIntervalMs: 10_000,
+        });
+        await withRelight(twoSites, async ({ get, clock }) => {
+          const first = await get("twofaced");
+          await first.text();
+          await clock.advance(idleTimeoutMs - 20_000);
+          const second = await get("twofaced.apps.example.com");
+          await second.text();
+
+          // Idle for the timeout since the first request, but not the second.
+          await clock.advance(30_000);
+          assert.equal(await sim.countCalls("pause", vm.hostname), 0, "paused too early");
+
+          await clock.advance(40_000);
+          await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
         });
       },
     },

@@ -3,11 +3,28 @@
  * VMs that moved or were paused behind its back, and the ask server.
  */
 import assert from "node:assert/strict";
+import { createConnection } from "node:net";
 import type { CaseGroup } from "../support/cases.ts";
 import { catchAllSite, testConfig, waitFor, withRelight } from "../harness/relight.ts";
 import { SimProcess } from "../harness/sim.ts";
 
 let sim: SimProcess;
+
+/** Sends a GET with `host` as its raw Host header and returns the response status. */
+function rawStatus(port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    let received = "";
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+      if (!received.includes("\r\n")) return;
+      socket.destroy();
+      resolve(Number(received.split(" ")[1]));
+    });
+    socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  });
+}
 
 function config() {
   return testConfig(sim.socketPath, { sites: [catchAllSite({ wakeTimeoutMs: 5000 })] });
@@ -98,6 +115,19 @@ export const slicerCases: CaseGroup = {
           },
           { unknownHostRefreshIntervalMs: 1000 },
         );
+      },
+    },
+    {
+      name: "malformed Host gives 400, no slicerd call",
+      async run() {
+        await withRelight(config(), async ({ relight }) => {
+          await sim.clearCalls();
+          for (const host of ["", "bad host", "a..b", "[::1"]) {
+            const status = await rawStatus(relight.address.port, host);
+            assert.equal(status, 400, `status for Host ${JSON.stringify(host)}`);
+          }
+          assert.equal(await sim.countCalls("nodes"), 0);
+        });
       },
     },
     {
