@@ -5,7 +5,7 @@
  * Host header, so label values stay bounded.
  */
 
-/** How a wake ended; "cancelled" means Relight shut down while it ran. */
+/** Outcome of a wake; "cancelled" means Relight shut down while it ran. */
 export type WakeResult =
   | "ok"
   | "timeout"

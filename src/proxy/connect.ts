@@ -1,9 +1,9 @@
 /**
  * A connect deadline for upstream requests. Neither Bun 1.4.5's nor Deno
- * 2.9.6's fetch takes a connect timeout. A request to an address that drops
- * TCP SYNs (a host that is gone, or an app whose accept queue is full) would
- * wait for the kernel to give up, about two minutes on Linux with the default
- * `tcp_syn_retries` of 6.
+ * 2.9.6's fetch takes a connect timeout. Some addresses drop TCP SYNs: a
+ * host that is gone, or an app whose accept queue is full. A request to one
+ * would wait for the kernel to give up, which takes about two minutes on
+ * Linux with the default `tcp_syn_retries` of 6.
  */
 import { probeTcp } from "../vm/probe.ts";
 import type { Upstream } from "./types.ts";
@@ -22,9 +22,9 @@ export interface ConnectWatch {
 /**
  * Checks the upstream when a request has had no response headers for
  * `timeoutMs`: a fresh TCP connection must open within another `timeoutMs`,
- * or `signal` aborts. A slow app that still accepts connections is left to
- * answer, so the deadline only ends requests to an address that takes none,
- * after between one and two `timeoutMs`.
+ * or `signal` aborts. A slow app that still accepts connections keeps its
+ * requests, so the deadline only ends requests to an address that takes
+ * none, after between one and two `timeoutMs`.
  */
 export function watchConnect(upstream: Upstream, timeoutMs: number): ConnectWatch {
   const controller = new AbortController();
