@@ -63,6 +63,8 @@ export async function proxyWebSocket(
     onEnd: () => hooks.onEnd(101),
   });
 
+  // NOTE: Unlike HTTP requests, the upgrade has no connect deadline, so an
+  // address that drops SYNs holds it until the kernel gives up or the client leaves.
   const outcome = await relay.upstreamOpened(context.clientGone);
   if (outcome === "client gone") {
     relay.abandon();
