@@ -22,10 +22,12 @@ let router: TestRelight;
 const fiftyMegabytes = 50 * 1024 * 1024;
 /**
  * Largest RSS growth accepted while 50 MB pass through, in bytes. Holding
- * the body once would add 50 MB; after a warm-up, runs on a 2-core test
- * machine grew by 0 to 18 MB (Bun 1.4.5).
+ * the body once would add 50 MB. After a warm-up, runs on a 2-core test
+ * machine grew by 0 to 18 MB (Bun 1.4.5), and by up to 35 MB while other
+ * test suites loaded both cores, since the client in this process then
+ * reads more slowly.
  */
-const maxRssGrowth = 30 * 1024 * 1024;
+const maxRssGrowth = 40 * 1024 * 1024;
 
 /** Returns a body of `size` bytes made chunk by chunk, never held whole. */
 function generatedBody(size: number): ReadableStream<Uint8Array> {
