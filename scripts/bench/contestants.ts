@@ -25,7 +25,7 @@ export interface Contestant {
   stop(): Promise<void>;
 }
 
-/** Host header sent to every contestant; Relight routes it to the bench VM. */
+/** Host header sent to every contestant, which Relight routes to the bench VM. */
 export const benchHost = "bench.relight.test";
 
 const scriptDir = import.meta.dirname;

@@ -18,7 +18,7 @@ export const wakeHost = "wake.relight.test";
 const appPort = 8080;
 /** Running VMs in the fleet besides `bench`, so the index is not trivially small. */
 const extraRunningVms = 8;
-/** Background index refresh of Relight during the benchmark; 1 s is the least a config may set. */
+/** Relight's background index refresh interval in the benchmark: 1 s, the least a config may set. */
 export const refreshIntervalMs = 1000;
 
 export interface SimHost {
@@ -74,7 +74,7 @@ export async function startSimHost(resumeDelayMs: number): Promise<SimHost> {
 
   const controlUrl = `http://127.0.0.1:${controlPort}/_sim`;
   const vms = (await (await fetch(`${controlUrl}/vms`)).json()) as SimVm[];
-  // VM apps run in process groups of their own; if the simulator is killed
+  // VM apps run in process groups of their own. If the simulator is killed
   // before it can stop them, the exit path kills them too.
   for (const vm of vms) if (vm.pid !== undefined) trackGroup(vm.pid);
 
@@ -103,7 +103,7 @@ export function benchVmUpstream(sim: SimHost): Upstream {
   };
 }
 
-/** Returns relight.yaml text for the benchmark; `refreshMs` defaults to `refreshIntervalMs`. */
+/** Returns relight.yaml text for the benchmark. `refreshMs` defaults to `refreshIntervalMs`. */
 export function relightConfig(socketPath: string, refreshMs = refreshIntervalMs): string {
   return [
     'listen: "127.0.0.1:0"',

@@ -155,7 +155,7 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** Waits until `port` accepts connections; fails early if the process exits. */
+/** Waits until `port` accepts connections, and fails early if the process exits. */
 export async function waitForPort(
   started: Started,
   port: number,

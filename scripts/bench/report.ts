@@ -13,7 +13,7 @@ export interface TargetCheck {
 
 export interface SectionReport {
   title: string;
-  /** What was measured and how, in a few sentences. */
+  /** Description of the measurement and its method, in a few sentences. */
   method: string;
   /** Markdown table lines: header, separator, rows. */
   table: string[];

@@ -1,7 +1,7 @@
 /**
  * Alternating rounds: every contestant is measured once per round, in an
  * order rotated each round, so that drift in the machine's load is spread
- * over all of them instead of landing on whoever runs last.
+ * over all of them instead of landing on the contestant that runs last.
  */
 import type { Contestant } from "./contestants.ts";
 import type { RunSettings } from "./report.ts";
@@ -12,7 +12,7 @@ export interface BenchContext {
   log(line: string): void;
 }
 
-/** Runs `measure` for each contestant in each round; returns results by contestant name. */
+/** Runs `measure` for each contestant in each round and returns the results by contestant name. */
 export async function inRounds<T>(
   context: BenchContext,
   contestants: Contestant[],

@@ -10,7 +10,7 @@ import { type BenchContext, inRounds, ratio } from "./rounds.ts";
 
 const newline = 10;
 
-/** Reads `/sse?n=count` and returns events per second; fails if any event is missing. */
+/** Reads `/sse?n=count` and returns events per second, or throws if any event is missing. */
 async function sseRate(contestant: Contestant, count: number): Promise<number> {
   const start = performance.now();
   const response = await fetch(`${contestant.origin}/sse?n=${count}`, {
@@ -52,7 +52,7 @@ function openSocket(contestant: Contestant): Promise<WebSocket> {
 
 /**
  * Runs `sockets` WebSockets that each send a 32-byte message and wait for its
- * echo, for `seconds`; returns echoes per second over all sockets.
+ * echo, for `seconds`, and returns echoes per second over all sockets.
  */
 async function echoRate(contestant: Contestant, sockets: number, seconds: number): Promise<number> {
   const opened = await Promise.all(Array.from({ length: sockets }, () => openSocket(contestant)));
