@@ -1,5 +1,6 @@
 /** The access log: one line per request to the router when `log.access` is true. */
 import { getLogger } from "@logtape/logtape";
+import { requestPath } from "../request-target.ts";
 
 export const accessLogCategory = ["relight", "access"];
 
@@ -56,7 +57,8 @@ export function logExchange(exchange: FinishedExchange): void {
   logAccess({
     method: request.method,
     host: request.headers.get("host") ?? "",
-    path: new URL(request.url).pathname,
+    // A malformed Host makes `request.url` invalid, and those requests are logged too.
+    path: requestPath(request),
     status: exchange.status,
     durationMs: exchange.durationMs,
     bytes: exchange.bytes,

@@ -2,6 +2,8 @@
  * Helpers for the plain HTTP listener and HTTPS responses: ACME HTTP-01
  * challenge responses, the redirect to HTTPS, and HSTS.
  */
+import { requestPath, requestTarget } from "../request-target.ts";
+import { InvalidHostError, normalizeHost } from "../routing/host.ts";
 
 /** Path prefix of ACME HTTP-01 challenges (RFC 8555 section 8.3). */
 export const challengePathPrefix = "/.well-known/acme-challenge/";
@@ -24,7 +26,7 @@ export class ChallengeResponder {
    * Unknown tokens get 404, so challenge paths never reach an app.
    */
   handle(request: Request): Response | undefined {
-    const path = new URL(request.url).pathname;
+    const path = requestPath(request);
     if (!path.startsWith(challengePathPrefix)) return undefined;
 
     const token = path.slice(challengePathPrefix.length);
@@ -48,12 +50,16 @@ export class ChallengeResponder {
  * Host header gets 400.
  */
 export function redirectToHttps(request: Request, httpsPort: number): Response | undefined {
-  const url = new URL(request.url);
-  if (url.pathname.startsWith(challengePathPrefix)) return undefined;
+  const target = requestTarget(request);
+  if (target.startsWith(challengePathPrefix)) return undefined;
 
-  const host = request.headers.get("host");
-  const hostname = host ? hostnameOf(host) : undefined;
-  if (!hostname) {
+  // The same Host check as routing, so a Host the router rejects is never
+  // sent back to the client inside a redirect.
+  let hostname: string;
+  try {
+    hostname = normalizeHost(request.headers.get("host"));
+  } catch (error) {
+    if (!(error instanceof InvalidHostError)) throw error;
     return new Response("Bad Request: missing or invalid Host header\n", {
       status: 400,
       headers: { "content-type": "text/plain; charset=utf-8" },
@@ -63,19 +69,8 @@ export function redirectToHttps(request: Request, httpsPort: number): Response |
   const authority = httpsPort === 443 ? hostname : `${hostname}:${httpsPort}`;
   return new Response(null, {
     status: 308,
-    headers: { location: `https://${authority}${url.pathname}${url.search}` },
+    headers: { location: `https://${authority}${target}` },
   });
-}
-
-/** Returns the hostname part of a Host header (IPv6 literals keep brackets), or undefined. */
-function hostnameOf(host: string): string | undefined {
-  // A Host header is an authority only: no userinfo, path, query or fragment.
-  if (/[\s/?#@\\]/.test(host)) return undefined;
-  try {
-    return new URL(`http://${host}`).hostname || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -3,6 +3,7 @@
  * exchange, written when the exchange is over, with the body bytes counted.
  */
 import assert from "node:assert/strict";
+import { createConnection } from "node:net";
 import type { Config } from "../../src/config/index.ts";
 import {
   closed,
@@ -47,6 +48,24 @@ async function onlyRecord(lines: string[], path: string): Promise<AccessRecord> 
   const records = accessRecords(lines, path);
   assert.equal(records.length, 1, `access lines for ${path}: ${records.length}`);
   return records[0] ?? {};
+}
+
+/**
+ * Sends `head` as the request head over a plain socket, with the bytes taken
+ * as latin1 so a test can send any octet, and returns the response's status.
+ */
+function rawStatus(port: number, head: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    let text = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Number(text.split(" ")[1])));
+    socket.write(`${head}\r\nconnection: close\r\n\r\n`, "latin1");
+  });
 }
 
 export const accessCases: CaseGroup = {
@@ -131,6 +150,34 @@ export const accessCases: CaseGroup = {
           assert.equal(record["status"], 404);
           assert.equal(record["host"], "shop.elsewhere.test");
           assert.equal(record["bytes"], new TextEncoder().encode(text).byteLength);
+        });
+      },
+    },
+    {
+      name: "malformed Host logged as 400",
+      async run() {
+        const heads = [
+          "GET /bad HTTP/1.1\r\nhost: ",
+          "GET /bad HTTP/1.1\r\nhost: my app",
+          "GET /bad HTTP/1.1\r\nhost: m\u00ffapp",
+          "GET /bad HTTP/1.1\r\nhost: myapp:abc",
+          "GET /bad HTTP/1.1\r\nhost: [::1",
+          "GET /bad HTTP/1.1\r\nhost: victim@myapp",
+          "GET /bad HTTP/1.1\r\nhost: myapp/../victim",
+          "GET /bad HTTP/1.0",
+        ];
+        await withAccessLog(async (running, lines) => {
+          for (const head of heads) {
+            const status = await rawStatus(running.relight.address.port, head);
+            assert.equal(status, 400, JSON.stringify(head));
+          }
+          await waitFor(
+            () => accessRecords(lines, "/bad").length === heads.length,
+            `${heads.length} access lines for /bad`,
+          );
+          const statuses = accessRecords(lines, "/bad").map((record) => record["status"]);
+
+          assert.deepEqual(statuses, heads.map(() => 400));
         });
       },
     },

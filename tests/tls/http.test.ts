@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { createConnection } from "node:net";
+import { runtime } from "../../src/runtime/index.ts";
 import { ChallengeResponder, redirectToHttps, withHsts } from "../../src/tls/http.ts";
 
 function get(url: string, host?: string): Request {
@@ -35,7 +37,42 @@ describe("redirectToHttps", () => {
     const response = redirectToHttps(get("http://shop.example.com/", "evil.test/x"), 443);
     expect(response?.status).toBe(400);
   });
+
+  test("rejects malformed Hosts from a real listener", async () => {
+    const server = runtime.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      handler: (request) => redirectToHttps(request, 443) ?? new Response("challenge"),
+    });
+    try {
+      const hosts = ["", "my app", "m\u00ffapp", "myapp:abc", "[::1", "victim@myapp", "a/../b"];
+      for (const host of hosts) {
+        const head = await rawHead(server.port, `GET /p?q=1 HTTP/1.1\r\nhost: ${host}`);
+        expect(head.split("\r\n")[0], JSON.stringify(host)).toBe("HTTP/1.1 400 Bad Request");
+      }
+
+      const head = await rawHead(server.port, "GET /p?q=1 HTTP/1.1\r\nhost: shop.test");
+      expect(head.toLowerCase()).toContain("\r\nlocation: https://shop.test/p?q=1\r\n");
+    } finally {
+      await server.stop(true);
+    }
+  });
 });
+
+/** Sends a request head as latin1 over a plain socket and returns the response head. */
+function rawHead(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    let text = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(text.slice(0, text.indexOf("\r\n\r\n") + 2)));
+    socket.write(`${head}\r\nconnection: close\r\n\r\n`, "latin1");
+  });
+}
 
 describe("ChallengeResponder", () => {
   const responder = new ChallengeResponder();
