@@ -10,8 +10,10 @@ export const retryAfterSeconds = 5;
 const messages: Record<number, string> = {
   400: "Bad Request: the Host header is missing or invalid.",
   404: "Not Found: no app is served at this host.",
+  405: "Method Not Allowed",
   499: "Client Closed Request",
   500: "Internal Server Error",
+  501: "Not Implemented",
   502: "Bad Gateway: the app could not be started.",
   503: "Service Unavailable: the app is not ready yet, try again shortly.",
 };

@@ -40,6 +40,18 @@ const stallThresholdMs = 1000;
 /** nginx's status for a client that disconnected before the response was ready. */
 const clientClosedRequest = 499;
 
+/**
+ * Statuses for methods that never reach an app. Relight is no forward proxy,
+ * so it has no tunnel to open for CONNECT (RFC 9110 section 9.3.6), and
+ * TRACE would echo the request, including any credentials a front proxy
+ * added, back to the client. Neither response carries `Allow`, because the
+ * app behind the host decides which methods it allows.
+ */
+const rejectedMethods: ReadonlyMap<string, number> = new Map([
+  ["CONNECT", 501],
+  ["TRACE", 405],
+]);
+
 /** Result of finding the VM for a request: a VM, or the status to respond with. */
 type Resolution = { vm: Vm; route: SiteRoute } | { status: number; route?: SiteRoute };
 
@@ -88,6 +100,19 @@ export async function handleRequest(
       bytes: bytes ?? null,
     });
   };
+
+  const rejectedStatus = rejectedMethods.get(request.method);
+  if (rejectedStatus !== undefined) {
+    log.debug("method rejected", { method: request.method });
+    const response = failWith(
+      request,
+      rejectedStatus,
+      (bytes) => endExchange(rejectedStatus, bytes),
+    );
+    // After a CONNECT the client may send tunnel bytes that are no HTTP request.
+    if (request.method === "CONNECT") response.headers.set("connection", "close");
+    return response;
+  }
 
   let hostname: string;
   try {

@@ -1,0 +1,100 @@
+/**
+ * Methods the router responds to itself: CONNECT and TRACE never reach slicerd
+ * or an app, checked over raw TCP because fetch cannot send CONNECT.
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import type { CaseGroup } from "../support/cases.ts";
+import {
+  catchAllSite,
+  startTestRelight,
+  testConfig,
+  type TestRelight,
+} from "../harness/relight.ts";
+import { SimProcess } from "../harness/sim.ts";
+
+let sim: SimProcess;
+let router: TestRelight;
+
+/** Writes `text` to the router and returns the bytes received until close or `waitMs`. */
+function exchangeRaw(text: string, waitMs = 1000): Promise<string> {
+  const port = router.relight.address.port;
+  return new Promise((resolve, reject) => {
+    let received = "";
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(text));
+    const timer = setTimeout(() => socket.destroy(), waitMs);
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+    });
+    socket.on("error", reject);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+  });
+}
+
+/** Returns the status line of a raw HTTP/1.1 response. */
+function statusLine(response: string): string {
+  return response.split("\r\n", 1)[0] ?? "";
+}
+
+export const methodCases: CaseGroup = {
+  name: "router methods",
+  async beforeAll() {
+    sim = await SimProcess.start({
+      groups: [{ name: "apps", vms: [{ tags: ["sleepy"], status: "Paused" }] }],
+    });
+    router = await startTestRelight(testConfig(sim.socketPath, { sites: [catchAllSite()] }));
+  },
+  async afterAll() {
+    await router?.relight.shutdown();
+    await sim?.stop();
+  },
+  cases: [
+    {
+      name: "CONNECT gets 501 and close",
+      async run() {
+        await sim.clearCalls();
+        const response = await exchangeRaw(
+          "CONNECT sleepy:443 HTTP/1.1\r\nHost: sleepy:443\r\n\r\n",
+        );
+
+        assert.equal(statusLine(response), "HTTP/1.1 501 Not Implemented");
+        assert.match(response, /\r\nconnection: close\r\n/i);
+        assert.doesNotMatch(response, /\r\nallow:/i);
+        assert.equal(await sim.countCalls("resume"), 0, "resume calls");
+        assert.equal((await sim.vmByTag("sleepy")).status, "Paused");
+      },
+    },
+    {
+      name: "TRACE gets 405 without Allow",
+      async run() {
+        await sim.clearCalls();
+        const response = await exchangeRaw(
+          "TRACE / HTTP/1.1\r\nHost: sleepy\r\nConnection: close\r\n\r\n",
+        );
+
+        assert.equal(statusLine(response), "HTTP/1.1 405 Method Not Allowed");
+        assert.doesNotMatch(response, /\r\nallow:/i);
+        assert.match(response, /\r\n\r\nMethod Not Allowed\n$/);
+        assert.equal(await sim.countCalls("resume"), 0, "resume calls");
+        assert.equal((await sim.vmByTag("sleepy")).status, "Paused");
+      },
+    },
+    {
+      name: "GET still wakes the VM",
+      async run() {
+        // The same request with an ordinary method does reach the VM, so
+        // the checks above can fail.
+        await sim.clearCalls();
+        const response = await router.get("sleepy", "/");
+        await response.body?.cancel();
+
+        assert.equal(response.status, 200);
+        assert.equal(await sim.countCalls("resume"), 1, "resume calls");
+      },
+    },
+  ],
+};

@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { methodCases } from "./methods.cases.ts";
+
+registerBunCases(methodCases);
