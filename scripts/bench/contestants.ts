@@ -3,10 +3,10 @@
  * started on loopback as its own process. All of them proxy to the same
  * upstream origin, and `direct` is the upstream itself.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { firstLine, freePort, type Started, startProcess, waitForPort } from "./processes.ts";
+import { firstLine, freePort, startProcess, waitForPort } from "./processes.ts";
 
 export interface Contestant {
   name: string;
@@ -55,13 +55,6 @@ export function directContestant(upstream: Upstream): Contestant {
     webSocket: true,
     command: "the upstream app itself (no proxy)",
     stop: async () => {},
-  };
-}
-
-function withTempDir(started: Started, dir: string): () => Promise<void> {
-  return async () => {
-    await started.stop();
-    rmSync(dir, { recursive: true, force: true });
   };
 }
 
@@ -135,7 +128,7 @@ export async function startNginx(upstream: Upstream): Promise<Contestant> {
   writeFileSync(config, nginxConfig(dir, port, new URL(upstream.origin).host));
 
   const args = ["-e", "stderr", "-p", dir, "-c", config];
-  const started = startProcess("nginx", "nginx", args);
+  const started = startProcess("nginx", "nginx", args, { tempDir: dir });
   await waitForPort(started, port);
   return {
     name: "nginx",
@@ -145,7 +138,7 @@ export async function startNginx(upstream: Upstream): Promise<Contestant> {
     cpuPid: started.child.pid!,
     webSocket: true,
     command: `nginx ${args.join(" ")} (worker_processes 1, keepalive 128, proxy_buffering off)`,
-    stop: withTempDir(started, dir),
+    stop: started.stop,
   };
 }
 
@@ -171,6 +164,7 @@ export async function startCaddy(upstream: Upstream): Promise<Contestant> {
   const args = ["run", "--config", config, "--adapter", "caddyfile"];
   const started = startProcess("caddy", "caddy", args, {
     env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+    tempDir: dir,
   });
   await waitForPort(started, port);
   return {
@@ -181,6 +175,6 @@ export async function startCaddy(upstream: Upstream): Promise<Contestant> {
     cpuPid: started.child.pid!,
     webSocket: true,
     command: `caddy ${args.join(" ")} (reverse_proxy, default GOMAXPROCS)`,
-    stop: withTempDir(started, dir),
+    stop: started.stop,
   };
 }

@@ -5,7 +5,7 @@
  * to the address of the same `bench` VM, so every contestant meets the same
  * upstream process.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SimVm } from "../../src/sim/index.ts";
@@ -69,7 +69,7 @@ export async function startSimHost(resumeDelayMs: number): Promise<SimHost> {
     `127.0.0.1:${controlPort}`,
     "--resume-delay",
     `${resumeDelayMs}ms`,
-  ]);
+  ], { tempDir: dir });
   await waitForPort(started, controlPort, "127.0.0.1", 30_000);
 
   const controlUrl = `http://127.0.0.1:${controlPort}/_sim`;
@@ -83,10 +83,7 @@ export async function startSimHost(resumeDelayMs: number): Promise<SimHost> {
     socketPath,
     resumeDelayMs,
     vms,
-    async stop() {
-      await started.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: started.stop,
   };
 }
 

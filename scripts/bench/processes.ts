@@ -4,12 +4,13 @@
  * interrupted. Also free ports, readiness checks and memory readings.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 
 export interface Started {
   name: string;
   child: ChildProcess;
+  tempDir?: string;
   /** Last lines the process wrote to stderr and stdout, for error messages. */
   outputTail(): string;
   /** Stops the whole process group: SIGTERM, then SIGKILL after 3 s. */
@@ -41,6 +42,7 @@ export function trackGroup(pgid: number): void {
 export function killAllNow(): void {
   for (const started of running) {
     if (started.child.pid !== undefined) killGroup(started.child.pid, "SIGKILL");
+    removeTempDir(started.tempDir);
   }
   running.clear();
   for (const pgid of trackedGroups) {
@@ -67,6 +69,12 @@ function installCleanup(): void {
 export interface StartOptions {
   env?: Record<string, string>;
   cwd?: string;
+  /** Directory of the process's config and state, removed once the process has stopped. */
+  tempDir?: string;
+}
+
+function removeTempDir(dir: string | undefined): void {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 }
 
 /**
@@ -104,18 +112,20 @@ export function startProcess(
   const started: Started = {
     name,
     child,
+    ...(options.tempDir === undefined ? {} : { tempDir: options.tempDir }),
     outputTail: () => tail.trim(),
     async stop() {
       running.delete(started);
       const pid = child.pid;
-      if (pid === undefined || child.exitCode !== null) return;
-
-      killGroup(pid, "SIGTERM");
-      const timer = setTimeout(() => killGroup(pid, "SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-      // Workers that ignored SIGTERM after their parent exited.
-      killGroup(pid, "SIGKILL");
+      if (pid !== undefined && child.exitCode === null) {
+        killGroup(pid, "SIGTERM");
+        const timer = setTimeout(() => killGroup(pid, "SIGKILL"), 3000);
+        await exited;
+        clearTimeout(timer);
+        // Workers that ignored SIGTERM after their parent exited.
+        killGroup(pid, "SIGKILL");
+      }
+      removeTempDir(options.tempDir);
     },
   };
   running.add(started);

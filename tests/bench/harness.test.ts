@@ -3,6 +3,8 @@
  * open-loop client and the process cleanup, with short runs on loopback.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { benchHost, startBare, startUpstream } from "../../scripts/bench/contestants.ts";
 import {
   benchVmUpstream,
@@ -134,5 +136,6 @@ describe("simulated fleet behind Relight", () => {
     await stopAll();
     expect(isAlive(relight.pid!)).toBe(false);
     for (const pid of vmPids) expect(isAlive(pid)).toBe(false);
+    expect(existsSync(dirname(sim.socketPath))).toBe(false);
   }, 30_000);
 });
