@@ -3,6 +3,7 @@
  * process signals.
  */
 import type { ServerWebSocket as BunSocket } from "bun";
+import { getLogger } from "../log.ts";
 import type {
   RequestContext,
   RunningServer,
@@ -13,6 +14,8 @@ import type {
   UpstreamInit,
   UpstreamSocketOptions,
 } from "./types.ts";
+
+const log = getLogger("runtime");
 
 interface SocketData {
   handlers: ServerSocketHandlers;
@@ -77,7 +80,8 @@ function serve(options: ServeOptions): RunningServer {
       };
       return options.handler(request, context);
     },
-    error() {
+    error(error) {
+      log.error("request handler failed", { error });
       return new Response("Internal Server Error\n", {
         status: 500,
         headers: { "content-type": "text/plain; charset=utf-8" },
