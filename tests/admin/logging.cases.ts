@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { LogConfig } from "../../src/config/types.ts";
 import { getLogger } from "../../src/log.ts";
 import { configureLogging, logAccess } from "../../src/logging/index.ts";
+import { runtime } from "../../src/runtime/index.ts";
 import type { CaseGroup } from "../support/cases.ts";
 
 const token = "s3cr3t-admin-token-0123456789";
@@ -182,6 +183,33 @@ export const loggingCases: CaseGroup = {
         const summaries = parseLines(lines).filter((r) => r["message"] === "log message repeated");
         assert.equal(summaries.length, 1);
         assert.equal(summaries[0]?.["repeated"], 2);
+      },
+    },
+    {
+      name: "handler error logged by adapter",
+      async run() {
+        const { lines, handle } = capture({ level: "error" });
+        const server = runtime.serve({
+          hostname: "127.0.0.1",
+          port: 0,
+          handler: () => {
+            throw new Error("handler exploded");
+          },
+        });
+        try {
+          const response = await fetch(`http://127.0.0.1:${server.port}/`);
+          await response.body?.cancel();
+
+          assert.equal(response.status, 500);
+        } finally {
+          await server.stop(true);
+          handle.close();
+        }
+        const records = parseLines(lines);
+
+        assert.equal(records.length, 1, lines.join("\n"));
+        assert.equal(records[0]?.["message"], "request handler failed");
+        assert.match(JSON.stringify(records[0]?.["error"]), /handler exploded/);
       },
     },
     {
