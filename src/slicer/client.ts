@@ -41,6 +41,14 @@ const nodeListSchema = v.array(nodeSchema);
 
 const errorBodySchema = v.object({ error: v.string() });
 
+/**
+ * Largest `GET /nodes` body read, in bytes. A node entry with a few tags is
+ * about 250 bytes (an estimate), so this allows some 250,000 VMs, far more
+ * than one host runs, while a broken daemon cannot make Relight buffer
+ * without bound.
+ */
+export const maxNodesResponseBytes = 64 * 1024 * 1024;
+
 /** Result of one call, reported to listeners for reachability tracking. */
 export interface SlicerCallReport {
   endpoint: string;
@@ -53,6 +61,8 @@ export interface SlicerClientOptions {
   observer?: Observer;
   /** Called after every call, whether or not slicerd responded. */
   onCall?: (report: SlicerCallReport) => void;
+  /** Largest `GET /nodes` body read, in bytes. Default `maxNodesResponseBytes`. */
+  maxNodesResponseBytes?: number;
 }
 
 function parseStatus(raw: string): NodeStatus {
@@ -80,6 +90,7 @@ export class SlicerClient {
   readonly #baseUrl: string;
   readonly #observer: Observer;
   readonly #onCall: ((report: SlicerCallReport) => void) | undefined;
+  readonly #maxNodesResponseBytes: number;
 
   constructor(config: SlicerConfig, options: SlicerClientOptions = {}) {
     this.#config = config;
@@ -93,13 +104,14 @@ export class SlicerClient {
     }
     this.#observer = options.observer ?? noopObserver;
     this.#onCall = options.onCall;
+    this.#maxNodesResponseBytes = options.maxNodesResponseBytes ?? maxNodesResponseBytes;
   }
 
   /** Lists every VM on the host, in every host group. */
   async listNodes(): Promise<SlicerNode[]> {
     const endpoint = "GET /nodes";
     const response = await this.#call(endpoint, "GET", "/nodes");
-    const body = await this.#readJson(endpoint, response);
+    const body = await this.#readJson(endpoint, response, this.#maxNodesResponseBytes);
 
     const parsed = v.safeParse(nodeListSchema, body);
     if (!parsed.success) {
@@ -176,19 +188,30 @@ export class SlicerClient {
     return response;
   }
 
-  async #readJson(endpoint: string, response: Response): Promise<unknown> {
-    let text: string;
+  async #readJson(endpoint: string, response: Response, maxBytes: number): Promise<unknown> {
+    const declared = response.headers.get("content-length");
+    if (declared !== null && Number(declared) > maxBytes) {
+      await response.body?.cancel();
+      throw tooLarge(endpoint, maxBytes);
+    }
+
+    let text: string | undefined;
     try {
-      text = await response.text();
+      text = await readTextWithLimit(response, maxBytes);
     } catch (error) {
+      if (error instanceof SlicerProtocolError) throw error;
       throw new SlicerUnreachableError(endpoint, `${endpoint} failed while reading the response`, {
         cause: error,
       });
     }
+    if (text === undefined) throw tooLarge(endpoint, maxBytes);
+
     try {
       return JSON.parse(text);
-    } catch {
-      throw new SlicerProtocolError(endpoint, "body is not JSON");
+    } catch (error) {
+      // The parser's message lets the logs show HTML apart from truncated JSON.
+      const reason = error instanceof SyntaxError ? ` (${error.message})` : "";
+      throw new SlicerProtocolError(endpoint, `body is not JSON${reason}`);
     }
   }
 
@@ -197,6 +220,38 @@ export class SlicerClient {
     this.#observer.slicerCall(endpoint, status, durationMs);
     this.#onCall?.({ endpoint, status, durationMs });
   }
+}
+
+function tooLarge(endpoint: string, maxBytes: number): SlicerProtocolError {
+  return new SlicerProtocolError(endpoint, `body is larger than ${maxBytes} bytes`);
+}
+
+/**
+ * Reads the body as UTF-8 text, or returns undefined and cancels the rest
+ * once more than `maxBytes` arrived. A `Content-Length` can be missing or
+ * wrong, so the count is kept while reading.
+ */
+async function readTextWithLimit(
+  response: Response,
+  maxBytes: number,
+): Promise<string | undefined> {
+  if (response.body === null) return "";
+
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let received = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 /** Reads slicerd's `{"error": "..."}` body; other bodies give no detail. */

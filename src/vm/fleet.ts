@@ -90,7 +90,10 @@ export class Fleet {
     };
   }
 
-  /** Clock time of the last successful refresh, or null before the first. */
+  /**
+   * Clock time of the last successful refresh, or null before the first. A
+   * failed refresh leaves it unchanged, so its age shows how stale the index is.
+   */
   get refreshedAt(): number | null {
     return this.#refreshedAt;
   }
@@ -224,10 +227,13 @@ export class Fleet {
     } catch (error) {
       this.#observer.indexRefreshed(false);
       this.#refreshFailures++;
-      // Logged on the first failure and then every 100th, so a long outage stays readable.
-      if (this.#refreshFailures % 100 === 1) {
-        log.warn("index refresh failed", { error: String(error), failures: this.#refreshFailures });
-      }
+      // Every failure is logged, because each can have another cause. The
+      // logging layer counts identical repeats, so a long outage stays readable.
+      log.warn("index refresh failed", {
+        error: String(error),
+        failures: this.#refreshFailures,
+        last_success: this.#refreshedAt === null ? null : new Date(this.#refreshedAt).toISOString(),
+      });
       throw error;
     }
 

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { SlicerConfig } from "../../src/config/types.ts";
+import { configureLogging } from "../../src/logging/index.ts";
+import { noopObserver } from "../../src/observe.ts";
 import { type RunningServer, runtime } from "../../src/runtime/index.ts";
 import { SlicerClient } from "../../src/slicer/client.ts";
 import {
@@ -12,7 +14,10 @@ import {
   SlicerStatusError,
   SlicerUnreachableError,
 } from "../../src/slicer/errors.ts";
+import { Fleet } from "../../src/vm/fleet.ts";
 import type { CaseGroup } from "../support/cases.ts";
+import { TestClock } from "../harness/clock.ts";
+import { implicitSite } from "../harness/relight.ts";
 
 const token = "slicer-token-9d2e41";
 
@@ -21,12 +26,30 @@ let respond: (request: Request) => Response | Promise<Response> = () => new Resp
 /** Requests the server received, copied because Bun frees a Request after its response. */
 const seen: { method: string; path: string; authorization: string | null }[] = [];
 
-function client(overrides: Partial<SlicerConfig> = {}): SlicerClient {
-  return new SlicerClient({
-    url: `http://127.0.0.1:${server.port}`,
-    token,
-    requestTimeoutMs: 500,
-    ...overrides,
+function client(
+  overrides: Partial<SlicerConfig> = {},
+  maxNodesResponseBytes?: number,
+): SlicerClient {
+  const config = { url: `http://127.0.0.1:${server.port}`, token, requestTimeoutMs: 500 };
+  return new SlicerClient(
+    { ...config, ...overrides },
+    maxNodesResponseBytes === undefined ? {} : { maxNodesResponseBytes },
+  );
+}
+
+/** Returns a streamed body of `size` bytes with no `Content-Length`. */
+function streamedBody(size: number): ReadableStream<Uint8Array> {
+  let remaining = size;
+  return new ReadableStream({
+    pull(controller) {
+      if (remaining <= 0) {
+        controller.close();
+        return;
+      }
+      const length = Math.min(remaining, 1024);
+      controller.enqueue(new Uint8Array(length).fill(0x20));
+      remaining -= length;
+    },
   });
 }
 
@@ -129,6 +152,83 @@ export const slicerClientCases: CaseGroup = {
         }
         respond = () => new Response("<html>", { headers: { "content-type": "text/html" } });
         await assert.rejects(client().listNodes(), SlicerProtocolError);
+        respond = () => new Response('[{"hostname": "apps-1", "hostgr');
+        await assert.rejects(client().listNodes(), SlicerProtocolError, "truncated JSON");
+      },
+    },
+    {
+      name: "oversized node list is rejected",
+      async run() {
+        const limit = 4096;
+        respond = () => new Response(`[${" ".repeat(limit)}]`);
+        await assert.rejects(
+          client({}, limit).listNodes(),
+          (error: unknown) =>
+            error instanceof SlicerProtocolError && /larger than 4096 bytes/.test(error.message),
+          "body with Content-Length",
+        );
+
+        respond = () => new Response(streamedBody(limit + 1));
+        await assert.rejects(
+          client({}, limit).listNodes(),
+          (error: unknown) =>
+            error instanceof SlicerProtocolError && /larger than 4096 bytes/.test(error.message),
+          "streamed body",
+        );
+
+        respond = () => new Response(`[${" ".repeat(limit - 2)}]`);
+        assert.deepEqual(await client({}, limit).listNodes(), [], "body at the limit");
+      },
+    },
+    {
+      name: "every refresh failure is logged",
+      async run() {
+        const lines: string[] = [];
+        const logging = configureLogging(
+          { level: "info", format: "json", access: false },
+          { secrets: [token], write: (line) => lines.push(line), repeatIntervalMs: 0 },
+        );
+        const clock = new TestClock();
+        const fleet = new Fleet({
+          slicer: client(),
+          clock,
+          observer: noopObserver,
+          sites: [implicitSite()],
+          watchIntervalMs: 30_000,
+          refreshIntervalMs: 5000,
+        });
+        try {
+          respond = nodes([goodNode]);
+          await fleet.refresh();
+          const succeededAt = fleet.refreshedAt;
+          assert.notEqual(succeededAt, null);
+
+          const failures: (() => Response)[] = [
+            () => new Response("<html>"),
+            () => new Response('[{"hostname": "apps-1"'),
+            nodes({ nodes: [] }),
+            () => new Response("<html>"),
+          ];
+          for (const failure of failures) {
+            respond = failure;
+            await clock.advance(5000);
+            await assert.rejects(fleet.refresh());
+          }
+          assert.equal(fleet.refreshedAt, succeededAt, "refreshedAt after failures");
+        } finally {
+          logging.close();
+        }
+
+        const warnings = lines
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+          .filter((record) => record["message"] === "index refresh failed");
+        // The repeated HTML failure is counted by the logging layer, not written again.
+        assert.equal(warnings.length, 3, lines.join("\n"));
+        assert.match(String(warnings[0]?.["error"]), /body is not JSON/);
+        assert.match(String(warnings[1]?.["error"]), /body is not JSON/);
+        assert.notEqual(warnings[0]?.["error"], warnings[1]?.["error"], "HTML and truncated JSON");
+        assert.match(String(warnings[2]?.["error"]), /invalid response/);
+        assert.equal(warnings[2]?.["failures"], 3);
       },
     },
     {
