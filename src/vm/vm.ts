@@ -175,7 +175,9 @@ export class Vm {
   /**
    * Pauses the VM if it has been idle for its idle timeout at clock time
    * `now`: running, no request in flight, no open WebSocket or stream. A
-   * failed pause leaves it running, so the next tick tries again.
+   * pause that slicerd rejected leaves it running, so the next tick tries
+   * again. One that timed out leaves it unknown until a refresh or request
+   * checks it.
    */
   pauseIfIdle(now: number): void {
     const idleTimeoutMs = this.idleTimeoutMs;
@@ -421,9 +423,18 @@ export class Vm {
       this.#env.observer.pauseFinished(this.hostname, "ok");
       log.info("vm paused", { vm: this.hostname, idle_timeout_ms: this.idleTimeoutMs });
     } catch (error) {
-      this.#setState("running");
+      // An error status means slicerd did not pause the VM, so it still runs.
+      // A timeout or lost connection leaves the outcome open, because slicerd
+      // may finish the pause later. The state is then unknown, so the next
+      // request checks slicerd (and resumes the VM) before it is proxied.
+      const outcomeKnown = error instanceof SlicerStatusError;
+      this.#setState(outcomeKnown ? "running" : "unknown");
       this.#env.observer.pauseFinished(this.hostname, "failed");
-      log.warn("vm pause failed", { vm: this.hostname, error: String(error) });
+      log.warn("vm pause failed", {
+        vm: this.hostname,
+        error: String(error),
+        state: this.#state,
+      });
     }
   }
 }

@@ -27,6 +27,16 @@ function config() {
   });
 }
 
+/** Delays every simulated call to `endpoint` by `ms`; 0 removes the delay. */
+async function setLatency(endpoint: string, ms: number): Promise<void> {
+  const response = await fetch(`${sim.controlUrl}latency`, {
+    method: "PUT",
+    body: JSON.stringify({ endpoint, ms }),
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
 async function simStatus(hostname: string): Promise<string> {
   return (await sim.getVm(hostname)).status;
 }
@@ -102,6 +112,40 @@ export const idleCases: CaseGroup = {
           await clock.advance(10_000);
           await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the retry");
           assert.equal(await sim.countCalls("pause", vm.hostname), 2);
+        });
+      },
+    },
+    {
+      name: "timed-out pause is checked first",
+      async run() {
+        const vm = await sim.createVm("apps", ["laggard"]);
+        const slowSlicer = config();
+        slowSlicer.slicer = { ...slowSlicer.slicer, requestTimeoutMs: 200 };
+        await withRelight(slowSlicer, async ({ get, clock, relight }) => {
+          const first = await get("laggard");
+          await first.text();
+
+          // slicerd pauses the VM after Relight's call has timed out.
+          await setLatency("pause", 600);
+          try {
+            await clock.advance(idleTimeoutMs);
+            await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
+          } finally {
+            await setLatency("pause", 0);
+          }
+          const entry = relight.status().vms.find((item) => item.hostname === vm.hostname);
+          assert.equal(entry?.state, "unknown");
+
+          // Proxied to the paused VM, the request would wait for the stall
+          // check, which starts only after 1 s without response headers.
+          const started = performance.now();
+          const second = await get("laggard");
+          await second.text();
+          const elapsedMs = performance.now() - started;
+
+          assert.equal(second.status, 200);
+          assert.equal(await sim.countCalls("resume", vm.hostname), 1);
+          assert.ok(elapsedMs < 1000, `request took ${Math.round(elapsedMs)} ms`);
         });
       },
     },
