@@ -2,6 +2,8 @@
  * The admin API on `admin.listen`: Prometheus metrics, health, status, manual
  * wake and pause of a VM, and config reload. Every route except `/healthz`
  * requires `Authorization: Bearer <admin.token>` when a token is configured.
+ * Without a token, every route requires a loopback Host. State-changing
+ * routes reject requests that a browser marks as cross-origin.
  */
 import { Hono } from "hono";
 import type { ListenAddress } from "../config/types.ts";
@@ -9,6 +11,7 @@ import { getLogger } from "../log.ts";
 import { type RunningServer, runtime } from "../runtime/index.ts";
 import type { StatusReport, VmState } from "../status.ts";
 import { isAuthorized } from "./auth.ts";
+import { checkCrossOrigin, checkLoopbackHost } from "./request-origin.ts";
 import type { RelightMetrics } from "./metrics.ts";
 
 /** Result of a manual wake or pause. */
@@ -95,6 +98,26 @@ function controlResponse(hostname: string, result: ControlResult): Response {
  */
 export function createAdminApp(options: AdminOptions): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
+
+  // A token stops a rebound or cross-site page by itself, because the page
+  // cannot know it, and a public listener with a token is reached under any
+  // name. So the Host check applies only without a token.
+  app.use("*", async (c, next) => {
+    const hostProblem = options.token === undefined
+      ? checkLoopbackHost(c.req.header("host"))
+      : undefined;
+    const problem = hostProblem ?? checkCrossOrigin(c.req.method, c.req.raw.headers);
+    if (problem === undefined) return await next();
+
+    log.warning("admin request rejected", {
+      method: c.req.method,
+      path: c.req.path,
+      reason: problem,
+      remote_address: c.env.remoteAddress,
+    });
+    return c.json({ error: `request rejected: ${problem}` }, 403);
+  });
+
   app.get("/healthz", (c) => {
     const reason = checkHealth(options);
     if (reason !== undefined) return c.json({ status: "unavailable", reason }, 503);

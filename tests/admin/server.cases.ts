@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { isAuthorized } from "../../src/admin/auth.ts";
 import { RelightMetrics } from "../../src/admin/metrics.ts";
 import { type AdminOptions, startAdminServer } from "../../src/admin/server.ts";
-import type { RunningServer } from "../../src/runtime/index.ts";
+import { type RunningServer, runtime } from "../../src/runtime/index.ts";
 import type { StatusReport } from "../../src/status.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import { RecordingRouter, vmStatus } from "./fixtures.ts";
@@ -30,6 +30,21 @@ function start(options: Partial<AdminOptions> = {}): Running {
   );
   servers.push(server);
   return { router, base: `http://127.0.0.1:${server.port}`, server, metrics };
+}
+
+// Requests that set Host go through the adapter's fetch, because Deno's
+// global fetch drops a caller-set Host header.
+const hostFetch = runtime.createFetch({});
+
+/** Sends `method` to `path` on `base` with the given headers and returns the status and JSON body. */
+async function send(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await hostFetch(`${base}${path}`, { method, headers });
+  return { status: response.status, body: await response.json() as Record<string, unknown> };
 }
 
 function bearer(value: string): RequestInit {
@@ -233,6 +248,116 @@ export const serverCases: CaseGroup = {
         assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
         assert.equal(sampleValue(text, 'relight_wakes_total{app="blog-1",result="ok"}'), 1);
         assert.equal(sampleValue(text, 'relight_in_flight_requests{app="shop-1"}'), 2);
+      },
+    },
+    {
+      name: "rebound Host rejected without token",
+      async run() {
+        const { base, router } = start();
+        const rebound = { host: "rebind.evil.example:9090" };
+
+        const status = await send(base, "GET", "/status", rebound);
+        const pause = await send(base, "POST", "/vms/blog-1/pause", rebound);
+        const health = await send(base, "GET", "/healthz", rebound);
+
+        assert.equal(status.status, 403);
+        assert.match(String(status.body["error"]), /rebind\.evil\.example/);
+        assert.equal(pause.status, 403);
+        assert.equal(health.status, 403);
+        assert.deepEqual(router.calls, []);
+      },
+    },
+    {
+      name: "loopback Hosts allowed without token",
+      async run() {
+        const { base, server } = start();
+        const hosts = [
+          `127.0.0.1:${server.port}`,
+          "127.0.0.1",
+          "127.1.2.3:80",
+          "localhost:9090",
+          "LOCALHOST",
+          "[::1]:9090",
+        ];
+        for (const host of hosts) {
+          const response = await send(base, "GET", "/status", { host });
+          assert.equal(response.status, 200, host);
+        }
+      },
+    },
+    {
+      name: "malformed or lookalike Hosts rejected",
+      async run() {
+        const { base } = start();
+        const hosts = [
+          "localhost.evil.example",
+          "127.0.0.1.nip.io",
+          "[::2]",
+          "0.0.0.0:9090",
+          "victim@127.0.0.1",
+          "127.0.0.1/x",
+        ];
+        for (const host of hosts) {
+          const response = await send(base, "GET", "/status", { host });
+          assert.equal(response.status, 403, host);
+        }
+      },
+    },
+    {
+      name: "any Host allowed with token",
+      async run() {
+        const { base } = start({ token });
+        const response = await send(base, "GET", "/status", {
+          host: "admin.example.com",
+          authorization: `Bearer ${token}`,
+        });
+        assert.equal(response.status, 200);
+      },
+    },
+    {
+      name: "cross-origin POST rejected",
+      async run() {
+        const { base, router, server } = start({ token });
+        const host = `127.0.0.1:${server.port}`;
+        const authorization = `Bearer ${token}`;
+        const rejected: Record<string, string>[] = [
+          { origin: "http://evil.example" },
+          { origin: `http://localhost:${server.port}` },
+          { origin: `https://${host}` },
+          { origin: "null" },
+          { "sec-fetch-site": "cross-site" },
+          { "sec-fetch-site": "same-site" },
+        ];
+        for (const headers of rejected) {
+          const response = await send(base, "POST", "/vms/blog-1/wake", {
+            host,
+            authorization,
+            ...headers,
+          });
+          assert.equal(response.status, 403, JSON.stringify(headers));
+        }
+        assert.deepEqual(router.calls, []);
+
+        const sameOrigin = await send(base, "POST", "/vms/blog-1/wake", {
+          host,
+          authorization,
+          origin: `http://${host}`,
+          "sec-fetch-site": "same-origin",
+        });
+        assert.equal(sameOrigin.status, 200);
+        assert.deepEqual(router.calls, ["wake blog-1"]);
+      },
+    },
+    {
+      name: "cross-origin GET still served",
+      async run() {
+        const { base, server } = start();
+        const response = await send(base, "GET", "/status", {
+          host: `127.0.0.1:${server.port}`,
+          origin: "http://evil.example",
+          "sec-fetch-site": "cross-site",
+        });
+        assert.equal(response.status, 200);
       },
     },
     {
