@@ -91,13 +91,14 @@ export async function handleRequest(
   context: RequestContext,
 ): Promise<Response> {
   const started = performance.now();
-  const endExchange = (status: number, bytes: number | undefined) => {
+  const endExchange = (status: number, bytes: number | undefined, truncated = false) => {
     state.exchangeEnded?.({
       request,
       remoteAddress: context.remoteAddress,
       status,
       durationMs: performance.now() - started,
       bytes: bytes ?? null,
+      truncated,
     });
   };
 
@@ -135,10 +136,10 @@ export async function handleRequest(
 
   const { vm, route } = resolution;
   const claim = vm.claim(isWebSocketUpgrade(request) ? "websocket" : "request");
-  const finish = (status: number, bytes?: number) => {
+  const finish = (status: number, bytes?: number, truncated?: boolean) => {
     claim.release();
     state.observer.requestFinished(vm.hostname, status, performance.now() - started);
-    endExchange(status, bytes);
+    endExchange(status, bytes, truncated);
   };
 
   const failure = await waitForVm(vm, route, context);
@@ -192,7 +193,7 @@ async function forward(
   context: RequestContext,
   vm: Vm,
   route: SiteRoute,
-  finish: (status: number, bytes?: number) => void,
+  finish: (status: number, bytes?: number, truncated?: boolean) => void,
 ): Promise<Response> {
   const hooks = { onEnd: finish };
   const stallTimer = setTimeout(() => state.fleet.refreshAfterStall(), stallThresholdMs);

@@ -15,6 +15,8 @@ export interface AccessEntry {
   /** Response body size in bytes, or null when unknown. */
   bytes: number | null;
   remoteAddress?: string;
+  /** True when the response body ended before its last byte. */
+  truncated?: boolean;
 }
 
 const accessLogger = getLogger(accessLogCategory);
@@ -30,6 +32,8 @@ export function logAccess(entry: AccessEntry): void {
     duration_ms: Math.round(entry.durationMs),
     bytes: entry.bytes,
     ...(entry.remoteAddress === undefined ? {} : { remote_address: entry.remoteAddress }),
+    // Written only for a cut-short body, whose status line was already sent.
+    ...(entry.truncated === true ? { truncated: true } : {}),
   });
 }
 
@@ -47,6 +51,8 @@ export interface FinishedExchange {
   durationMs: number;
   /** Response body bytes handed to the server, or null when they were not counted. */
   bytes: number | null;
+  /** True when a streamed body ended before its last byte (client left or upstream failed). */
+  truncated?: boolean;
 }
 
 /** Writes the access log line for `exchange`; does nothing unless `log.access` is on. */
@@ -63,5 +69,6 @@ export function logExchange(exchange: FinishedExchange): void {
     durationMs: exchange.durationMs,
     bytes: exchange.bytes,
     remoteAddress: exchange.remoteAddress,
+    ...(exchange.truncated === undefined ? {} : { truncated: exchange.truncated }),
   });
 }

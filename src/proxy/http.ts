@@ -94,7 +94,7 @@ export async function proxyHttp(
     body,
     upstream,
     context.clientGone,
-    (bytes) => hooks.onEnd(status, bytes),
+    (bytes, truncated) => hooks.onEnd(status, bytes, truncated),
   );
   return new Response(watched, {
     status,
@@ -171,7 +171,8 @@ function withCleanHeaders(response: Response): Response {
 /**
  * Wraps a response body to learn when it ends: read to the end, cancelled by
  * the client, or failed upstream. `onEnd` receives the number of bytes handed
- * to the server, which after a disconnect may exceed what the client got. The
+ * to the server, which after a disconnect may exceed what the client got,
+ * and whether the body ended before its last byte. The
  * wrapper pulls one chunk per read from the client side, so backpressure
  * passes through.
  */
@@ -179,20 +180,21 @@ function watchBody(
   body: ReadableStream<Uint8Array>,
   upstream: Upstream,
   clientGone: AbortSignal,
-  onEnd: (bytes: number) => void,
+  onEnd: (bytes: number, truncated: boolean) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let ended = false;
   let bytes = 0;
-  const end = () => {
+  const end = (truncated: boolean) => {
     if (ended) return;
     ended = true;
-    clientGone.removeEventListener("abort", end);
-    onEnd(bytes);
+    clientGone.removeEventListener("abort", endTruncated);
+    onEnd(bytes, truncated);
   };
+  const endTruncated = () => end(true);
   // Covers a disconnect while no read is pending, in case the server stops
   // pulling without cancelling the stream.
-  clientGone.addEventListener("abort", end, { once: true });
+  clientGone.addEventListener("abort", endTruncated, { once: true });
 
   return new ReadableStream<Uint8Array>(
     {
@@ -206,13 +208,13 @@ function watchBody(
           if (!ended) {
             log.warn("upstream response failed", { upstream: formatUpstream(upstream), error });
           }
-          end();
+          end(true);
           controller.error(error);
           return;
         }
 
         if (chunk.done) {
-          end();
+          end(false);
           controller.close();
           return;
         }
@@ -220,7 +222,7 @@ function watchBody(
         controller.enqueue(chunk.value);
       },
       cancel(reason) {
-        end();
+        end(true);
         return reader.cancel(reason);
       },
     },

@@ -36,9 +36,10 @@ export interface ExchangeHooks {
    * was sent and the caller still owns the exchange (it may retry with the
    * same hooks). `bytes` is the number of response body bytes handed to the
    * server, when they were counted, and is undefined for WebSockets and
-   * error responses.
+   * error responses. `truncated` is true when a streamed body ended before
+   * its last byte, because the client left or the upstream failed.
    */
-  onEnd(status: number, bytes?: number): void;
+  onEnd(status: number, bytes?: number, truncated?: boolean): void;
 }
 
 /**

@@ -56,10 +56,11 @@ function serve(options: ServeOptions): RunningServer {
     idleTimeout: options.idleTimeout ?? 10,
     ...(tls && tls.length > 0 ? { tls } : {}),
     fetch(request, bunServer) {
+      // Read now, because after the client disconnects `requestIP` returns
+      // null, and the access log line is written when the exchange ends.
+      const remoteAddress = bunServer.requestIP(request)?.address ?? "";
       const context: RequestContext = {
-        get remoteAddress() {
-          return bunServer.requestIP(request)?.address ?? "";
-        },
+        remoteAddress,
         disableTimeout: () => bunServer.timeout(request, 0),
         upgrade(upgradeOptions) {
           const headers = new Headers();
