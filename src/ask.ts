@@ -4,6 +4,7 @@
  * 200 only when NAME routes to a VM under the configured sites, paused VMs
  * included. Unknown names share the router's index and flood guard.
  */
+import type { Config } from "./config/types.ts";
 import { getLogger } from "./log.ts";
 import { resolveHost, type RouterState } from "./app/router.ts";
 import { InvalidHostError, normalizeHost } from "./routing/host.ts";
@@ -16,6 +17,32 @@ function plain(status: number, text: string): Response {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
   });
+}
+
+/**
+ * Returns a warning when `ask` is served with the implicit site (no `sites`),
+ * or undefined. The implicit site routes `TAG.<any domain>` to the VM tagged
+ * `TAG`, so the ask server then approves names under domains that anyone can
+ * point at this host, and Caddy orders a certificate for each of them.
+ */
+export function implicitSiteAskWarning(config: Config): string | undefined {
+  if (config.ask === undefined) return undefined;
+  if (!config.sites.some((site) => site.match.kind === "implicit")) return undefined;
+  return "ask approves TAG.<any domain> for every VM tag, because no sites are configured, " +
+    "so anyone can make an on-demand TLS server order certificates for names they choose. " +
+    'List the served names in sites (such as "*.apps.example.com" and "*")';
+}
+
+/** Logs the implicit-site warning when it applies, for startup and reload. */
+export function logAskWarnings(config: Config): void {
+  const warning = implicitSiteAskWarning(config);
+  if (warning !== undefined) log.warn("ask server approves any domain", { reason: warning });
+}
+
+/** The `relight check` entry for the ask server: the implicit-site warning as a note. */
+export function checkAskConfig(config: Config): { errors: string[]; notes: string[] } {
+  const warning = implicitSiteAskWarning(config);
+  return { errors: [], notes: warning === undefined ? [] : [`warning: ${warning}`] };
 }
 
 /** Builds the ask server's handler over the router's state. */

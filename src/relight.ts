@@ -13,7 +13,7 @@ import { goingAway, WebSocketTracker } from "./admin/websockets.ts";
 import { HttpsService } from "./app/https.ts";
 import { routedNames, routesToVm } from "./app/routed-names.ts";
 import { createRouterHandler, type RouterState } from "./app/router.ts";
-import { createAskHandler } from "./ask.ts";
+import { createAskHandler, logAskWarnings } from "./ask.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, ListenAddress, SiteConfig, TlsConfig } from "./config/types.ts";
 import { getLogger } from "./log.ts";
@@ -220,6 +220,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   }
   try {
     ask = config.ask ? serveAsk(config.ask.listen) : undefined;
+    logAskWarnings(config);
     https = config.tls ? startHttps(config.tls) : undefined;
   } catch (error) {
     fleet.stop();

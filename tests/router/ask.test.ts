@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { askCases } from "./ask.cases.ts";
+
+registerBunCases(askCases);
