@@ -1,5 +1,6 @@
 /** `relight check`: validates the config file and prints the effective config. */
 import { type Config, ConfigError, formatEffectiveConfig, loadConfig } from "../config/index.ts";
+import { checkAskConfig } from "../ask.ts";
 import { checkTlsConfig } from "../tls/index.ts";
 import { type CommandOutput, ExitCode } from "./io.ts";
 
@@ -23,7 +24,7 @@ function checkTls(config: Config): ConfigCheckResult {
 }
 
 /** Checks that `relight check` runs after loading; add an entry to check more. */
-export const configChecks: ConfigCheck[] = [checkTls];
+export const configChecks: ConfigCheck[] = [checkTls, checkAskConfig];
 
 /** Runs `relight check`: exit 0 and the effective config when valid, exit 2 and every error when not. */
 export async function checkCommand(
