@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { formatDuration, parseDuration } from "./duration.ts";
 import type { Environment } from "./env.ts";
 import { nearest } from "./suggest.ts";
-import { expandPath, isAddressOrRange, parseListenAddress, parseSitePattern } from "./values.ts";
+import { expandPath, isAddressOrRange, parseSitePattern, readListenAddress } from "./values.ts";
 
 /** Inputs besides the document: the environment and the directory relative paths start at. */
 export interface SchemaContext {
@@ -67,14 +67,27 @@ function hasMessageFunction(
     typeof schema.message === "function";
 }
 
+/**
+ * Largest delay that `setTimeout` and `setInterval` accept, in ms (2^31 - 1,
+ * about 24.8 days). A larger delay makes the timer fire after about 1 ms
+ * instead (Node's documented behaviour, and checked on Bun 1.4.5 and Deno
+ * 2.9.6), so every duration key has a maximum no larger than this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface DurationRule {
   /** Minimum value in ms. Negative values are always rejected, and zero unless `allowZero`. */
   minMs?: number;
+  /** Maximum value in ms, at most `MAX_TIMER_MS`. */
+  maxMs: number;
   allowZero?: boolean;
 }
 
 /** Builds a schema for a Go-style duration string, output in milliseconds. */
-export function duration(rule: DurationRule = {}) {
+export function duration(rule: DurationRule) {
+  if (rule.maxMs > MAX_TIMER_MS) {
+    throw new RangeError(`duration maximum ${rule.maxMs} ms is above the timer limit`);
+  }
   const validForm = `a duration (use e.g. "30s" or "5m")`;
 
   return v.pipe(
@@ -103,6 +116,12 @@ export function duration(rule: DurationRule = {}) {
         });
         return NEVER;
       }
+      if (ms > rule.maxMs) {
+        addIssue({
+          message: `${describe(text)} is above the maximum of ${formatDuration(rule.maxMs)}`,
+        });
+        return NEVER;
+      }
       return ms;
     }),
   );
@@ -114,10 +133,15 @@ export function listenAddress() {
   return v.pipe(
     v.string(expected(validForm)),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
-      const address = parseListenAddress(dataset.value);
-      if (address !== undefined) return address;
+      const result = readListenAddress(dataset.value);
+      if ("address" in result) return result.address;
 
-      addIssue({ message: `${describe(dataset.value)} is not ${validForm}` });
+      const message = result.error === "host"
+        ? `${describe(dataset.value)} has an invalid host ${
+          describe(result.host)
+        } (use an IPv4 address such as 127.0.0.1, a bracketed IPv6 address such as [::1], or an RFC 1123 hostname such as localhost)`
+        : `${describe(dataset.value)} is not ${validForm}`;
+      addIssue({ message });
       return NEVER;
     }),
   );
@@ -175,14 +199,19 @@ export function slicerUrl(context: SchemaContext) {
       const value = dataset.value;
 
       if (/^https?:\/\//i.test(value)) {
-        if (!URL.canParse(value)) {
-          addIssue({ message: `${describe(value)} is not ${validForm}` });
+        const problem = urlProblem(
+          value,
+          validForm,
+          "remove it, and put the Slicer API token in slicer.token or slicer.token_file",
+        );
+        if (problem !== undefined) {
+          addIssue({ message: problem });
           return NEVER;
         }
         return { url: value.replace(/\/+$/, "") };
       }
       if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-        addIssue({ message: `${describe(value)} is not ${validForm}` });
+        addIssue({ message: `${describe(redactUserinfo(value))} is not ${validForm}` });
         return NEVER;
       }
 
@@ -191,6 +220,44 @@ export function slicerUrl(context: SchemaContext) {
       return { url: `unix:${socketPath}`, socketPath };
     }),
   );
+}
+
+/** `tls.acme.directory_url`: an http(s) URL without a user name or password. */
+export function directoryUrl(example: string) {
+  const validForm = `an ACME directory URL (e.g. "${example}")`;
+
+  return v.pipe(
+    text(validForm),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const value = dataset.value;
+      const problem = /^https?:\/\//i.test(value)
+        ? urlProblem(value, validForm, "remove it, because the ACME account key identifies Relight")
+        : `${describe(redactUserinfo(value))} is not ${validForm}`;
+      if (problem === undefined) return value;
+
+      addIssue({ message: problem });
+      return NEVER;
+    }),
+  );
+}
+
+/**
+ * Checks an http(s) URL, returning the message for a URL that cannot be
+ * parsed or that has a user name or password. The message never contains
+ * the user name or password, because they are secrets.
+ */
+function urlProblem(value: string, validForm: string, fix: string): string | undefined {
+  if (!URL.canParse(value)) return `${describe(redactUserinfo(value))} is not ${validForm}`;
+
+  const url = new URL(value);
+  if (url.username === "" && url.password === "") return undefined;
+  const redacted = describe(redactUserinfo(value));
+  return `${redacted} contains a user name or password, which is not supported (${fix})`;
+}
+
+/** Replaces the user name and password of a URL written `scheme://user:pass@host` with `<redacted>`. */
+export function redactUserinfo(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1<redacted>@");
 }
 
 export function sitePattern() {
@@ -242,12 +309,28 @@ export function hsts() {
   );
 }
 
+const HOUR_MS = 3_600_000;
+
+/**
+ * Maximum of each duration key, in ms. Intervals and timeouts stop at an
+ * hour or a day, well past any useful value. `idle_timeout` may keep a VM
+ * running for up to 24 days (576h), just under `MAX_TIMER_MS`.
+ */
+export const DURATION_MAX_MS = {
+  requestTimeout: HOUR_MS,
+  wakeTimeout: HOUR_MS,
+  watchInterval: 24 * HOUR_MS,
+  refreshInterval: 24 * HOUR_MS,
+  shutdownTimeout: 24 * HOUR_MS,
+  idleTimeout: 576 * HOUR_MS,
+} as const;
+
 /** Value schemas of the settings that `defaults` sets and each site may override. */
 export function siteSettings() {
   return {
     host_group: text("a host group name"),
-    idle_timeout: duration({ minMs: 30_000 }),
-    wake_timeout: duration(),
+    idle_timeout: duration({ minMs: 30_000, maxMs: DURATION_MAX_MS.idleTimeout }),
+    wake_timeout: duration({ maxMs: DURATION_MAX_MS.wakeTimeout }),
     app_port: port(),
   };
 }

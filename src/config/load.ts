@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import type { Environment } from "./env.ts";
 import { ConfigError } from "./errors.ts";
-import { parseConfig } from "./parse.ts";
+import { type LocatedConfig, parseConfig, parseLocatedConfig } from "./parse.ts";
 import type { Config } from "./types.ts";
 
 /**
@@ -12,6 +12,14 @@ import type { Config } from "./types.ts";
  * directory. Throws a `ConfigError` listing every problem found.
  */
 export async function loadConfig(path: string, env: Environment = process.env): Promise<Config> {
+  return (await loadLocatedConfig(path, env)).config;
+}
+
+/** Reads and validates a config file as `loadConfig` does, keeping the position of each key. */
+export async function loadLocatedConfig(
+  path: string,
+  env: Environment = process.env,
+): Promise<LocatedConfig> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -24,7 +32,7 @@ export async function loadConfig(path: string, env: Environment = process.env): 
       : `config file could not be read (${String(error)})`;
     throw new ConfigError([`${path}: ${reason}`]);
   }
-  return parseConfig(text, { file: path, env });
+  return parseLocatedConfig(text, { file: path, env });
 }
 
 /**

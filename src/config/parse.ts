@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
 import { checkExclusiveKeys, checkParsedValues } from "./checks.ts";
-import { ConfigDocument, type Problem } from "./document.ts";
+import { ConfigDocument, type KeyPath, type Problem } from "./document.ts";
 import type { Environment } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { ACME_PRODUCTION, ACME_STAGING, createSchema, type RawConfig } from "./schema.ts";
@@ -27,11 +27,23 @@ export interface ParseOptions {
   baseDir?: string;
 }
 
+/** A loaded `Config` and the place in the file of each key. */
+export interface LocatedConfig {
+  config: Config;
+  /** Returns `file:line:col` of a key path's value, or of its nearest parent that is in the file. */
+  locate(path: KeyPath): string;
+}
+
 /**
  * Parses relight.yaml text into a `Config`, reading `slicer.token_file` if
  * set. Throws a `ConfigError` listing every problem found.
  */
 export function parseConfig(text: string, options: ParseOptions = {}): Config {
+  return parseLocatedConfig(text, options).config;
+}
+
+/** Parses relight.yaml text as `parseConfig` does, keeping the position of each key. */
+export function parseLocatedConfig(text: string, options: ParseOptions = {}): LocatedConfig {
   const file = options.file ?? "relight.yaml";
   const env = options.env ?? process.env;
   const baseDir = options.baseDir ?? dirname(resolve(file));
@@ -40,9 +52,18 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
   if (Array.isArray(document)) throw new ConfigError(document);
 
   const expansionProblems = document.expandEnvironment(env);
-  const data = document.toJS();
+  const converted = document.toJS();
+  if ("error" in converted) throw new ConfigError([converted.error]);
+
+  const data = converted.data;
   if (data === null || data === undefined) {
     throw new ConfigError([`${file}:1:1: the file is empty (set at least slicer.url)`]);
+  }
+  if (typeof data !== "object" || Array.isArray(data)) {
+    const found = Array.isArray(data) ? "a list" : "a single value";
+    throw new ConfigError([
+      `${document.rootPosition()}: the file must be a mapping of keys such as "slicer:", not ${found}`,
+    ]);
   }
 
   const context = { env, baseDir };
@@ -63,7 +84,10 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
   ];
 
   if (result.success && problems.length === 0) {
-    return buildConfig(result.output, file, slicerToken);
+    return {
+      config: buildConfig(result.output, file, slicerToken),
+      locate: (path) => document.position(path),
+    };
   }
 
   const messages = problems

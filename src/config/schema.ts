@@ -6,7 +6,9 @@
 import * as v from "valibot";
 import {
   addressOrRange,
+  directoryUrl,
   duration,
+  DURATION_MAX_MS,
   expected,
   flag,
   hsts,
@@ -18,7 +20,6 @@ import {
   siteSettings,
   slicerUrl,
   strict,
-  text,
   token,
 } from "./fields.ts";
 
@@ -54,10 +55,16 @@ export function createSchema(context: SchemaContext) {
       url: slicerUrl(context),
       token: v.nullish(token()),
       token_file: v.nullish(path(context, "a file path")),
-      request_timeout: v.nullish(duration(), "10s"),
+      request_timeout: v.nullish(duration({ maxMs: DURATION_MAX_MS.requestTimeout }), "10s"),
     }),
-    watch_interval: v.nullish(duration({ minMs: 1000 }), "30s"),
-    refresh_interval: v.nullish(duration({ minMs: 1000 }), "5s"),
+    watch_interval: v.nullish(
+      duration({ minMs: 1000, maxMs: DURATION_MAX_MS.watchInterval }),
+      "30s",
+    ),
+    refresh_interval: v.nullish(
+      duration({ minMs: 1000, maxMs: DURATION_MAX_MS.refreshInterval }),
+      "5s",
+    ),
     defaults: v.nullish(
       strict({
         host_group: v.nullish(settings.host_group, "apps"),
@@ -85,7 +92,10 @@ export function createSchema(context: SchemaContext) {
       ),
     ),
     trusted_proxies: v.nullish(list(addressOrRange()), []),
-    shutdown_timeout: v.nullish(duration({ allowZero: true }), "30s"),
+    shutdown_timeout: v.nullish(
+      duration({ allowZero: true, maxMs: DURATION_MAX_MS.shutdownTimeout }),
+      "30s",
+    ),
     ask: v.nullish(strict({ listen: listenAddress() })),
     admin: v.nullish(
       strict({
@@ -124,21 +134,15 @@ export function createSchema(context: SchemaContext) {
         ),
         acme: v.nullish(
           strict({
+            // rfcEmail accepts any local@domain address, such as a@b.c or
+            // ops@localhost, which valibot's stricter email() rejects.
             email: v.nullish(
               v.pipe(
                 v.string(expected("an email address")),
-                v.email(expected("an email address")),
+                v.rfcEmail(expected("an email address")),
               ),
             ),
-            directory_url: v.nullish(
-              v.pipe(
-                text("an ACME directory URL"),
-                v.check(
-                  (value) => /^https?:\/\//i.test(value) && URL.canParse(value),
-                  expected(`an ACME directory URL (e.g. "${ACME_PRODUCTION}")`),
-                ),
-              ),
-            ),
+            directory_url: v.nullish(directoryUrl(ACME_PRODUCTION)),
             staging: v.nullish(flag(), false),
             ca_bundle: v.nullish(path(context, "a PEM file path")),
             storage: v.nullish(path(context, "a directory path"), ".relight/acme"),

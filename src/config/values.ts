@@ -1,7 +1,8 @@
 /**
  * Parsers for the scalar value kinds in relight.yaml: listen addresses, site
- * match patterns, IP ranges and paths. Each returns undefined for bad input
- * so that the schema can phrase the error with the key path.
+ * match patterns, IP ranges and paths. Each returns undefined (or, for listen
+ * addresses, the reason) for bad input, so that the schema can phrase the
+ * error with the key path.
  */
 import { isIP } from "node:net";
 import { homedir } from "node:os";
@@ -9,26 +10,48 @@ import { isAbsolute, resolve } from "node:path";
 import type { ListenAddress, SiteMatch } from "./types.ts";
 import type { Environment } from "./env.ts";
 
-/** Parses `host:port`, `[ipv6]:port` or `:port` (all IPv4 interfaces). Port 0 picks a free port. */
-export function parseListenAddress(text: string): ListenAddress | undefined {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text);
-  if (match === null) return undefined;
+/** A parsed listen address, or the reason the text is not one. */
+export type ListenAddressResult =
+  | { address: ListenAddress }
+  | { error: "form" }
+  | { error: "host"; host: string };
+
+/**
+ * Parses `host:port`, `[ipv6]:port` or `:port` (all IPv4 interfaces). Port 0
+ * picks a free port. The host is an IPv4 address, a bracketed IPv6 address
+ * or a hostname (see `isListenHostname`).
+ */
+export function readListenAddress(text: string): ListenAddressResult {
+  const match = /^(?:\[([^\[\]]*)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text);
+  if (match === null) return { error: "form" };
 
   const port = Number(match[3]);
-  if (port > 65535) return undefined;
+  if (port > 65535) return { error: "form" };
 
   const bracketed = match[1];
   if (bracketed !== undefined) {
-    return isIP(bracketed) === 6 ? { hostname: bracketed, port } : undefined;
+    if (isIP(bracketed) === 6) return { address: { hostname: bracketed, port } };
+    return { error: "host", host: `[${bracketed}]` };
   }
 
   const hostname = match[2] ?? "";
-  if (hostname === "") return { hostname: "0.0.0.0", port };
-  if (isIP(hostname) === 4 || isHostname(hostname)) return { hostname, port };
-  return undefined;
+  if (hostname === "") return { address: { hostname: "0.0.0.0", port } };
+  if (isIP(hostname) === 4 || isListenHostname(hostname)) return { address: { hostname, port } };
+  return { error: "host", host: hostname };
 }
 
-/** Formats a listen address back into the form `parseListenAddress` reads. */
+/**
+ * Reports whether `text` is a hostname a listener may bind. It must consist
+ * of RFC 1123 labels, and its top-level label must not be all digits,
+ * because RFC 1123 section 2.1 says the highest-level label of a valid host
+ * name is alphabetic. So `127.0.0.1.5` is neither an address nor a name.
+ */
+export function isListenHostname(text: string): boolean {
+  const topLabel = text.slice(text.lastIndexOf(".") + 1);
+  return isHostname(text) && !/^\d+$/.test(topLabel);
+}
+
+/** Formats a listen address back into the form `readListenAddress` reads. */
 export function formatListenAddress(address: ListenAddress): string {
   const host = isIP(address.hostname) === 6 ? `[${address.hostname}]` : address.hostname;
   return `${host}:${address.port}`;

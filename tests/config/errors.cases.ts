@@ -163,7 +163,7 @@ const cases: ErrorCase[] = [
     name: "missing Caddy-style variable",
     yaml: `${SLICER}defaults:\n  host_group: "{env.GROUP}"\n`,
     error:
-      "relight.yaml:4:15: defaults.host_group: environment variable GROUP is not set (set it, or write ${GROUP:-default} to give a default)",
+      "relight.yaml:4:16: defaults.host_group: environment variable GROUP is not set (set it, or write ${GROUP:-default} to give a default)",
   },
   {
     name: "malformed variable reference",
@@ -256,7 +256,107 @@ const cases: ErrorCase[] = [
   {
     name: "duplicate key",
     yaml: `${SLICER}listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n`,
-    error: "relight.yaml:4:1: invalid YAML: Map keys must be unique",
+    error:
+      'relight.yaml:4:1: invalid YAML: duplicate key "listen" (each key may appear once in a mapping)',
+  },
+  {
+    name: "duplicate nested key",
+    yaml: `${SLICER}log:\n  level: info\n  level: debug\n`,
+    error:
+      'relight.yaml:5:3: invalid YAML: duplicate key "level" (each key may appear once in a mapping)',
+  },
+  {
+    name: "refresh_interval above maximum",
+    yaml: `${SLICER}refresh_interval: 1000h\n`,
+    error: 'relight.yaml:3:19: refresh_interval: "1000h" is above the maximum of 24h',
+  },
+  {
+    name: "idle_timeout above maximum",
+    yaml: `${SLICER}defaults:\n  idle_timeout: 577h\n`,
+    error: 'relight.yaml:4:17: defaults.idle_timeout: "577h" is above the maximum of 576h',
+  },
+  {
+    name: "request_timeout above maximum",
+    yaml: "slicer:\n  url: /run/slicer.sock\n  request_timeout: 61m\n",
+    error: 'relight.yaml:3:20: slicer.request_timeout: "61m" is above the maximum of 1h',
+  },
+  {
+    name: "listen host with five numeric labels",
+    yaml: `${SLICER}listen: "127.201.33.7.5:8080"\n`,
+    error:
+      'relight.yaml:3:9: listen: "127.201.33.7.5:8080" has an invalid host "127.201.33.7.5" (use an IPv4 address such as 127.0.0.1, a bracketed IPv6 address such as [::1], or an RFC 1123 hostname such as localhost)',
+  },
+  {
+    name: "listen host out of IPv4 range",
+    yaml: `${SLICER}admin:\n  listen: 127.0.0.256:9090\n`,
+    error:
+      'relight.yaml:4:11: admin.listen: "127.0.0.256:9090" has an invalid host "127.0.0.256" (use an IPv4 address such as 127.0.0.1, a bracketed IPv6 address such as [::1], or an RFC 1123 hostname such as localhost)',
+  },
+  {
+    name: "listen bracketed host not IPv6",
+    yaml: `${SLICER}listen: "[localhost]:8080"\n`,
+    error:
+      'relight.yaml:3:9: listen: "[localhost]:8080" has an invalid host "[localhost]" (use an IPv4 address such as 127.0.0.1, a bracketed IPv6 address such as [::1], or an RFC 1123 hostname such as localhost)',
+  },
+  {
+    name: "listen host with underscore",
+    yaml: `${SLICER}listen: "my_host:8080"\n`,
+    error:
+      'relight.yaml:3:9: listen: "my_host:8080" has an invalid host "my_host" (use an IPv4 address such as 127.0.0.1, a bracketed IPv6 address such as [::1], or an RFC 1123 hostname such as localhost)',
+  },
+  {
+    name: "top-level list",
+    yaml: "- slicer\n- listen\n",
+    error: 'relight.yaml:1:1: the file must be a mapping of keys such as "slicer:", not a list',
+  },
+  {
+    name: "top-level scalar",
+    yaml: "\n\nrelight\n",
+    error:
+      'relight.yaml:3:1: the file must be a mapping of keys such as "slicer:", not a single value',
+  },
+  {
+    name: "unclosed variable reference",
+    yaml: "slicer:\n  url: /run/${RB_NOT_SET\n",
+    error:
+      'relight.yaml:2:13: slicer.url: unclosed "${" (end the reference with "}", or write "$${" for a literal "${")',
+  },
+  {
+    name: "unclosed reference in quotes",
+    yaml: `${SLICER}defaults:\n  host_group: "apps-\${GROUP"\n`,
+    error:
+      'relight.yaml:4:21: defaults.host_group: unclosed "${" (end the reference with "}", or write "$${" for a literal "${")',
+  },
+  {
+    name: "alias bomb",
+    yaml: [
+      'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]",
+      "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
+      "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]",
+      SLICER,
+    ].join("\n"),
+    error:
+      "relight.yaml:2:8: invalid YAML: aliases expand to too many nodes (the yaml maxAliasCount limit is 100; write the values out instead)",
+  },
+  {
+    name: "slicer url with user and password",
+    yaml: 'slicer:\n  url: "http://USER:PASS@127.0.0.1:9/"\n',
+    error:
+      'relight.yaml:2:8: slicer.url: "http://<redacted>@127.0.0.1:9/" contains a user name or password, which is not supported (remove it, and put the Slicer API token in slicer.token or slicer.token_file)',
+  },
+  {
+    name: "unparseable slicer url with password",
+    yaml: 'slicer:\n  url: "http://USER:PASS@[::1/"\n',
+    error:
+      'relight.yaml:2:8: slicer.url: "http://<redacted>@[::1/" is not a unix socket path or an http(s) URL (e.g. "~/slicer-mac/slicer.sock" or "http://127.0.0.1:8081")',
+  },
+  {
+    name: "acme directory url with password",
+    yaml: `${SLICER}tls:\n  acme:\n    directory_url: https://USER:PASS@127.0.0.1:14000/dir\n`,
+    error:
+      'relight.yaml:5:20: tls.acme.directory_url: "https://<redacted>@127.0.0.1:14000/dir" contains a user name or password, which is not supported (remove it, because the ACME account key identifies Relight)',
   },
   {
     name: "empty file",

@@ -114,6 +114,28 @@ describe("config values", () => {
     });
   });
 
+  test("listen hostnames", () => {
+    for (const hostname of ["my-host.example", "host1", "10.0.0.1", "1.2.3.example"]) {
+      assert.deepEqual(load(`${SLICER}listen: "${hostname}:80"\n`).listen, { hostname, port: 80 });
+    }
+  });
+
+  test("durations at their maximum", () => {
+    const config = load(
+      [
+        "slicer:\n  url: /run/slicer.sock\n  request_timeout: 1h\n",
+        "watch_interval: 24h\nrefresh_interval: 24h\nshutdown_timeout: 24h\n",
+        "defaults:\n  idle_timeout: 576h\n  wake_timeout: 1h\n",
+      ].join(""),
+    );
+    assert.equal(config.slicer.requestTimeoutMs, 3_600_000);
+    assert.equal(config.watchIntervalMs, 86_400_000);
+    assert.equal(config.refreshIntervalMs, 86_400_000);
+    assert.equal(config.shutdownTimeoutMs, 86_400_000);
+    assert.equal(config.defaults.idleTimeoutMs, 2_073_600_000);
+    assert.equal(config.defaults.wakeTimeoutMs, 3_600_000);
+  });
+
   test("site patterns and overrides", () => {
     const config = load(
       [
@@ -174,6 +196,13 @@ describe("config values", () => {
     assert.equal(config.tls?.acme?.email, "ops@example.com");
     assert.equal(config.tls?.hstsMaxAgeSeconds, 31_536_000);
     assert.equal(config.tls?.redirectHttp, true);
+  });
+
+  test("acme email with short domains", () => {
+    for (const email of ["a@b.c", "ops@localhost", "first.last+relight@example.co.uk"]) {
+      const config = load(`${SLICER}tls:\n  acme:\n    email: ${email}\n`);
+      assert.equal(config.tls?.acme?.email, email);
+    }
   });
 
   test("empty mapping keeps defaults", () => {

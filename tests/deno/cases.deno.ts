@@ -17,6 +17,7 @@ import { serverCases } from "../admin/server.cases.ts";
 import { serviceCases } from "../admin/service.cases.ts";
 import { durationCases } from "../config/duration.cases.ts";
 import { configErrorCases } from "../config/errors.cases.ts";
+import { configLimitCases } from "../config/limits.cases.ts";
 import { configLoadCases } from "../config/load.cases.ts";
 import { headerCases } from "../proxy/header-cases.ts";
 import { httpCases } from "../proxy/http-cases.ts";
@@ -41,6 +42,7 @@ const groups = [
   durationCases,
   configErrorCases,
   configLoadCases,
+  configLimitCases,
   accessCases,
   lifecycleCases,
   loggingCases,

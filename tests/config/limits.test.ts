@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { configLimitCases } from "./limits.cases.ts";
+
+registerBunCases(configLimitCases);
