@@ -69,24 +69,56 @@ export interface SignalHandlers {
   reload(): Promise<unknown>;
   /** Starts a graceful shutdown; called once for the first SIGTERM or SIGINT. */
   shutdown(signal: "SIGTERM" | "SIGINT"): Promise<void>;
-  /** Ends the process at once; called when a second SIGTERM or SIGINT arrives during shutdown. */
+  /**
+   * Ends the process at once; called when another SIGTERM or SIGINT arrives
+   * during shutdown, later than the repeat window after the first.
+   */
   forceExit(): void;
+}
+
+/**
+ * Time after the first stop signal during which another one is taken as a
+ * copy of it, in ms. The terminal sends Ctrl-C's SIGINT to the whole
+ * foreground process group, and a wrapper in that group can forward its own
+ * copy, so one Ctrl-C can arrive twice a few ms apart (seen under
+ * `deno task start` in a terminal). A person pressing Ctrl-C again to give
+ * up waiting takes longer than this.
+ */
+export const stopSignalRepeatWindowMs = 1000;
+
+export interface SignalOptions {
+  /** Default `stopSignalRepeatWindowMs`. */
+  repeatWindowMs?: number;
 }
 
 /**
  * Installs SIGHUP (reload), SIGTERM and SIGINT (graceful shutdown) handlers
  * and returns a function that removes them.
  */
-export function installSignalHandlers(handlers: SignalHandlers): () => void {
-  let shuttingDown = false;
+export function installSignalHandlers(
+  handlers: SignalHandlers,
+  options: SignalOptions = {},
+): () => void {
+  const repeatWindowMs = options.repeatWindowMs ?? stopSignalRepeatWindowMs;
+  // performance.now() is monotonic, so a wall clock step cannot turn a copy
+  // of the first signal into a forced exit.
+  let firstStopAt: number | undefined;
 
   const onStop = (signal: "SIGTERM" | "SIGINT") => () => {
-    if (shuttingDown) {
+    if (firstStopAt !== undefined) {
+      const sinceFirstMs = performance.now() - firstStopAt;
+      if (sinceFirstMs < repeatWindowMs) {
+        log.info("repeated stop signal ignored", {
+          signal,
+          since_first_ms: Math.round(sinceFirstMs),
+        });
+        return;
+      }
       log.warning("second stop signal, exiting without waiting", { signal });
       handlers.forceExit();
       return;
     }
-    shuttingDown = true;
+    firstStopAt = performance.now();
     log.info("shutdown requested", { signal });
     handlers.shutdown(signal).catch((error: unknown) => {
       log.error("shutdown failed", { error: String(error) });
@@ -95,7 +127,7 @@ export function installSignalHandlers(handlers: SignalHandlers): () => void {
   };
 
   const onHangup = () => {
-    if (shuttingDown) return;
+    if (firstStopAt !== undefined) return;
     log.info("reload requested", { signal: "SIGHUP" });
     handlers.reload().catch((error: unknown) => {
       log.error("config reload failed", { error: String(error) });

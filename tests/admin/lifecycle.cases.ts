@@ -153,15 +153,36 @@ export const lifecycleCases: CaseGroup = {
     {
       name: "second SIGINT forces exit",
       async run() {
-        const { signal, waitFor, exited, output } = spawnSignalChild({ SHUTDOWN_MS: "5000" });
+        const { signal, waitFor, exited, output } = spawnSignalChild({
+          SHUTDOWN_MS: "5000",
+          REPEAT_WINDOW_MS: "100",
+        });
         await waitFor("ready");
         signal("SIGINT");
         await waitFor("shutdown SIGINT");
+        await new Promise((resolve) => setTimeout(resolve, 200));
         signal("SIGINT");
 
         assert.equal(await exited, 1);
         assert.match(output(), /forced/);
         assert.doesNotMatch(output(), /stopped/);
+      },
+    },
+    {
+      name: "repeated stop signal ignored",
+      async run() {
+        // One Ctrl-C under `deno task` arrives twice a few ms apart, and
+        // systemd's group kill can do the same with SIGTERM.
+        const { signal, waitFor, exited, output } = spawnSignalChild({ SHUTDOWN_MS: "300" });
+        await waitFor("ready");
+        signal("SIGINT");
+        await waitFor("shutdown SIGINT");
+        signal("SIGINT");
+        signal("SIGTERM");
+
+        assert.equal(await exited, 0);
+        assert.match(output(), /stopped/);
+        assert.doesNotMatch(output(), /forced/);
       },
     },
   ],

@@ -6,6 +6,7 @@ import process from "node:process";
 import { installSignalHandlers } from "../../src/admin/lifecycle.ts";
 
 let reloads = 0;
+const repeatWindow = process.env["REPEAT_WINDOW_MS"];
 installSignalHandlers({
   reload() {
     reloads += 1;
@@ -23,7 +24,7 @@ installSignalHandlers({
     process.stdout.write("forced\n");
     process.exit(1);
   },
-});
+}, repeatWindow === undefined ? {} : { repeatWindowMs: Number(repeatWindow) });
 
 // Keeps the event loop alive until a signal ends the process.
 setInterval(() => {}, 60_000);
