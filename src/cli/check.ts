@@ -1,5 +1,12 @@
 /** `relight check`: validates the config file and prints the effective config. */
-import { type Config, ConfigError, formatEffectiveConfig, loadConfig } from "../config/index.ts";
+import {
+  type Config,
+  ConfigError,
+  formatEffectiveConfig,
+  type KeyPath,
+  loadLocatedConfig,
+  type LocatedConfig,
+} from "../config/index.ts";
 import { checkAskConfig } from "../ask.ts";
 import { checkTlsConfig } from "../tls/index.ts";
 import { type CommandOutput, ExitCode } from "./io.ts";
@@ -32,9 +39,9 @@ export async function checkCommand(
   output: CommandOutput,
   env: Record<string, string | undefined>,
 ): Promise<number> {
-  let config: Config;
+  let located: LocatedConfig;
   try {
-    config = await loadConfig(configPath, env);
+    located = await loadLocatedConfig(configPath, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const message of error.messages) output.err(message);
@@ -42,6 +49,7 @@ export async function checkCommand(
     return ExitCode.usage;
   }
 
+  const config = located.config;
   const errors: string[] = [];
   const notes: string[] = [];
   for (const check of configChecks) {
@@ -51,7 +59,7 @@ export async function checkCommand(
   }
 
   if (errors.length > 0) {
-    for (const message of errors) output.err(`${configPath}: ${message}`);
+    for (const message of errors) output.err(withPosition(message, located, configPath));
     output.err(`${configPath}: invalid (${countProblems(errors.length)})`);
     return ExitCode.usage;
   }
@@ -59,6 +67,27 @@ export async function checkCommand(
   output.out(formatEffectiveConfig(config).trimEnd());
   for (const note of notes) output.out(`# ${note}`);
   return ExitCode.ok;
+}
+
+/**
+ * Prefixes a check's message with `file:line:col` when the message starts
+ * with a key path such as `tls.certificates[0]: `, and with the file name
+ * otherwise.
+ */
+function withPosition(message: string, located: LocatedConfig, configPath: string): string {
+  const match = /^([a-z_]+(?:\.[a-z_]+|\[\d+\])*): /.exec(message);
+  if (match === null) return `${configPath}: ${message}`;
+
+  return `${located.locate(parseKeyPath(match[1] ?? ""))}: ${message}`;
+}
+
+/** Parses a key path written as `tls.certificates[0].cert_file`. */
+function parseKeyPath(label: string): KeyPath {
+  const path: (string | number)[] = [];
+  for (const [, key, index] of label.matchAll(/([a-z_]+)|\[(\d+)\]/g)) {
+    path.push(key ?? Number(index));
+  }
+  return path;
 }
 
 function countProblems(count: number): string {

@@ -150,8 +150,53 @@ describe("relight check", () => {
     );
     const { code, output } = await run(["check", "--config", path]);
     expect(code).toBe(2);
-    expect(output.stderr[0]).toStartWith(`${path}: tls.certificates[0]: `);
+    expect(output.stderr[0]).toBe(
+      `${path}:5:7: tls.certificates[0]: certificate ${dir.path}/none.crt: file not found`,
+    );
     expect(output.stderr.at(-1)).toBe(`${path}: invalid (1 problem)`);
+  });
+
+  test("missing acme ca_bundle has a position", async () => {
+    const path = dir.write(
+      "acme.yaml",
+      `slicer:\n  url: /s.sock\ntls:\n  acme:\n    storage: ${dir.path}\n    ca_bundle: ${dir.path}/none.pem\n`,
+    );
+    const { code, output } = await run(["check", "--config", path]);
+    expect(code).toBe(2);
+    expect(output.stderr[0]).toBe(
+      `${path}:6:16: tls.acme.ca_bundle: ${dir.path}/none.pem: file not found`,
+    );
+  });
+
+  test("alias bomb exits 2", async () => {
+    const lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]'];
+    for (const [name, previous] of [["b", "a"], ["c", "b"], ["d", "c"], ["e", "d"]]) {
+      lines.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(", ")}]`);
+    }
+    const path = dir.write("bomb.yaml", `${lines.join("\n")}\nslicer:\n  url: /s.sock\n`);
+    const { code, output } = await run(["check", "--config", path]);
+
+    expect(code).toBe(2);
+    expect(output.stderr).toEqual([
+      `${path}:2:8: invalid YAML: aliases expand to too many nodes (the yaml maxAliasCount limit is 100; write the values out instead)`,
+      `${path}: invalid (1 problem)`,
+    ]);
+  });
+
+  test("secrets never printed", async () => {
+    const secret = "5550001112223";
+    const files = [
+      `slicer:\n  url: /s.sock\n  token: ${secret}\n`,
+      `slicer:\n  url: /s.sock\nadmin:\n  token: ${secret}\n`,
+      `slicer:\n  url: "http://user:${secret}@127.0.0.1:9/"\n`,
+      `slicer:\n  url: /s.sock\n  token: "${secret}"\nadmin:\n  token: "${secret}"\n`,
+    ];
+    for (const [index, text] of files.entries()) {
+      const path = dir.write(`secret-${index}.yaml`, text);
+      const { output } = await run(["check", "--config", path]);
+      const printed = [...output.stdout, ...output.stderr].join("\n");
+      expect(printed).not.toContain(secret);
+    }
   });
 
   test("extra checks add errors and notes", async () => {
