@@ -42,7 +42,10 @@ export interface AdminOptions {
   metrics: RelightMetrics;
   /** Bearer token required on every route except `/healthz`; none when undefined. */
   token?: string | undefined;
-  /** Longest time since slicerd last responded before `/healthz` returns 503, in ms. */
+  /**
+   * Max time since slicerd last responded, and since the VM index was last
+   * refreshed successfully, before `/healthz` returns 503, in ms.
+   */
   healthMaxSilenceMs: number;
   /** Clock for the health check, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
@@ -60,16 +63,28 @@ function parseForce(value: string | undefined): boolean | undefined {
   return undefined;
 }
 
+/**
+ * Returns why Relight is unhealthy, or undefined when it is healthy. A
+ * response from slicerd is not enough, because every `/nodes` response can be
+ * invalid, and then the VM index goes stale and new VMs and IP changes are missed.
+ */
 function checkHealth(options: AdminOptions): string | undefined {
   if (!options.router.serving()) return "relight is not serving";
 
-  const lastAnswerAt = options.router.status().slicer.lastAnswerAt;
-  if (lastAnswerAt === null) return "slicerd has not answered since start";
+  const { slicer, index } = options.router.status();
+  const now = (options.now ?? Date.now)();
+  if (slicer.lastAnswerAt === null) return "slicerd has not answered since start";
 
-  const now = options.now ?? Date.now;
-  const silentMs = now() - Date.parse(lastAnswerAt);
+  const silentMs = now - Date.parse(slicer.lastAnswerAt);
   if (silentMs > options.healthMaxSilenceMs) {
     return `slicerd has not answered for ${Math.round(silentMs / 1000)}s`;
+  }
+
+  if (index.refreshedAt === null) return "the VM index has not been refreshed since start";
+
+  const indexAgeMs = now - Date.parse(index.refreshedAt);
+  if (indexAgeMs > options.healthMaxSilenceMs) {
+    return `the VM index was last refreshed ${Math.round(indexAgeMs / 1000)}s ago`;
   }
   return undefined;
 }

@@ -12,10 +12,11 @@ import { type AdminOptions, type AdminRouter, startAdminServer } from "./server.
 const log = getLogger("admin");
 
 /**
- * Returns how long slicerd may stay silent before `/healthz` fails, in ms:
- * three background refresh intervals plus one call timeout, so one slow or
- * failed refresh does not flip the health check. With the defaults (5 s
- * refresh, 10 s timeout) that is 25 s.
+ * Returns how long slicerd may stay silent, or the VM index go without a
+ * successful refresh, before `/healthz` fails, in ms. The limit is three
+ * background refresh intervals plus one call timeout, so one slow or failed
+ * refresh does not flip the health check. With the defaults (5 s refresh,
+ * 10 s timeout) that is 25 s.
  */
 export function healthMaxSilenceMs(config: Config): number {
   return 3 * config.refreshIntervalMs + config.slicer.requestTimeoutMs;

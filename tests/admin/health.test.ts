@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { healthCases } from "./health.cases.ts";
+
+registerBunCases(healthCases);
