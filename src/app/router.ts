@@ -117,7 +117,9 @@ export async function handleRequest(
 
   let hostname: string;
   try {
-    hostname = normalizeHost(request.headers.get("host"));
+    const host = request.headers.get("host");
+    hostname = normalizeHost(host);
+    checkTargetAuthority(request.url, host ?? "");
   } catch (error) {
     if (!(error instanceof InvalidHostError)) throw error;
     log.debug("invalid host", { error: error.message });
@@ -146,6 +148,39 @@ export async function handleRequest(
   if (failure !== undefined) return failWith(request, failure, (bytes) => finish(failure, bytes));
 
   return await forward(state, request, context, vm, route, finish);
+}
+
+/**
+ * Throws `InvalidHostError` when the request target's authority names
+ * another host than `Host`. With an absolute-form target such as
+ * `GET http://a/ HTTP/1.1`, RFC 9112 section 3.2.2 says the target's
+ * authority replaces `Host`, so routing by `Host` would serve another app
+ * than the one requested. Such requests are rejected rather than rerouted.
+ *
+ * NOTE: Deno 2.9.6 builds `request.url` from an absolute-form target, so the
+ * mismatch is caught there. Bun 1.4.5 builds it from `Host` and drops the
+ * target's authority, so on Bun the request is routed by `Host`.
+ */
+function checkTargetAuthority(url: string, host: string): void {
+  // Both sides go through the URL parser, so `[0:0::1]` and `[::1]`, or a
+  // default port, compare equal; the runtimes build `request.url` with it.
+  const target = urlHostname(url);
+  const expected = urlHostname(`http://${host}/`);
+  if (target === undefined || target !== expected) {
+    throw new InvalidHostError(
+      `request target ${JSON.stringify(url)} names another host than Host ${JSON.stringify(host)}`,
+    );
+  }
+}
+
+/** Returns the URL's hostname without one trailing dot, or undefined when it is invalid. */
+function urlHostname(url: string): string | undefined {
+  try {
+    const hostname = new URL(url).hostname;
+    return hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Builds the error response for `status` and passes its body size to `finish`. */

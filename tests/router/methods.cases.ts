@@ -1,9 +1,12 @@
 /**
- * Methods the router responds to itself: CONNECT and TRACE never reach slicerd
- * or an app, checked over raw TCP because fetch cannot send CONNECT.
+ * Requests the router rejects before routing: CONNECT and TRACE, and an
+ * absolute-form target whose host differs from `Host`. Checked over raw TCP,
+ * because fetch can send neither CONNECT nor an absolute-form target.
  */
 import assert from "node:assert/strict";
 import net from "node:net";
+import { handleRequest, type RouterState } from "../../src/app/router.ts";
+import { type RequestContext, runtime } from "../../src/runtime/index.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import {
   catchAllSite,
@@ -39,6 +42,24 @@ function exchangeRaw(text: string, waitMs = 1000): Promise<string> {
 function statusLine(response: string): string {
   return response.split("\r\n", 1)[0] ?? "";
 }
+
+/**
+ * Router state whose every use other than the access log hook fails the
+ * test, for requests rejected before routing.
+ */
+const untouchedState = new Proxy({} as RouterState, {
+  get(_target, property) {
+    if (property === "exchangeEnded") return undefined;
+    throw new Error(`router state used: ${String(property)}`);
+  },
+});
+
+const untouchedContext: RequestContext = {
+  remoteAddress: "127.0.0.1",
+  disableTimeout: () => undefined,
+  upgrade: () => undefined,
+  clientGone: new AbortController().signal,
+};
 
 export const methodCases: CaseGroup = {
   name: "router methods",
@@ -81,6 +102,42 @@ export const methodCases: CaseGroup = {
         assert.match(response, /\r\n\r\nMethod Not Allowed\n$/);
         assert.equal(await sim.countCalls("resume"), 0, "resume calls");
         assert.equal((await sim.vmByTag("sleepy")).status, "Paused");
+      },
+    },
+    {
+      name: "target host differing from Host",
+      async run() {
+        // A Request made in code keeps both values on Bun and Deno alike.
+        const request = new Request("http://sleepy/headers", { headers: { host: "victim" } });
+        const response = await handleRequest(untouchedState, request, untouchedContext);
+        assert.equal(response.status, 400);
+      },
+    },
+    {
+      name: "absolute-form target over TCP",
+      async run() {
+        await sim.clearCalls();
+        const response = await exchangeRaw(
+          "GET http://sleepy/ HTTP/1.1\r\nHost: victim\r\nConnection: close\r\n\r\n",
+        );
+
+        if (runtime.name === "deno") {
+          assert.equal(statusLine(response), "HTTP/1.1 400 Bad Request");
+        } else {
+          // Bun 1.4.5 builds request.url from Host and drops the target's
+          // authority, so the request routes by Host: here, to no VM.
+          assert.equal(statusLine(response), "HTTP/1.1 404 Not Found");
+        }
+        assert.equal(await sim.countCalls("resume"), 0, "resume calls");
+      },
+    },
+    {
+      name: "absolute-form target matching Host",
+      async run() {
+        const response = await exchangeRaw(
+          "GET http://victim/ HTTP/1.1\r\nHost: victim\r\nConnection: close\r\n\r\n",
+        );
+        assert.equal(statusLine(response), "HTTP/1.1 404 Not Found");
       },
     },
     {
