@@ -62,6 +62,16 @@ function payloadTooLargeResponse(): Response {
   });
 }
 
+/** Returns a response whose body errors, so Deno ends the connection mid-response. */
+function brokenResponse(): Response {
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.error(new Error("server stopped"));
+    },
+  });
+  return new Response(body, { status: 503 });
+}
+
 /**
  * Enforces `maxRequestBodySize`, which `Deno.serve` has no option for. A
  * declared `Content-Length` over the limit is rejected with 413 at once. A
@@ -159,8 +169,11 @@ function wrapSocket(ws: WebSocket, handlers: ServerSocketHandlers): ServerSocket
  * microtask queued from the abort event runs, while after a disconnect it
  * has not, so the abort is passed on only in the second case.
  */
-function watchClient(request: Request, completed: Promise<void>): AbortSignal {
-  const clientGone = new AbortController();
+function watchClient(
+  request: Request,
+  completed: Promise<void>,
+  clientGone: AbortController,
+): AbortSignal {
   let delivered = false;
   const markDelivered = () => {
     delivered = true;
@@ -181,12 +194,16 @@ function watchClient(request: Request, completed: Promise<void>): AbortSignal {
 
 function serve(options: ServeOptions): RunningServer {
   const shutdown = new AbortController();
-  let pendingRequests = 0;
+  let shuttingDown = false;
+  // One controller per request whose response is not complete yet, so that a
+  // forced stop after `shutdown()` can end them.
+  const unfinished = new Set<AbortController>();
 
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
-    pendingRequests++;
+    const clientGone = new AbortController();
+    unfinished.add(clientGone);
     const finish = () => {
-      pendingRequests--;
+      unfinished.delete(clientGone);
     };
     info.completed.then(finish, finish);
 
@@ -212,9 +229,19 @@ function serve(options: ServeOptions): RunningServer {
         wrapSocket(upgraded.socket, upgradeOptions.handlers);
         return upgraded.response;
       },
-      clientGone: watchClient(request, info.completed),
+      clientGone: watchClient(request, info.completed, clientGone),
     };
-    return options.handler(limited, context);
+    const response = options.handler(limited, context);
+    if (response instanceof Response) return response;
+    // A forced stop after `shutdown()` cannot drop the connection, so a
+    // handler still waiting gets a response whose body fails at once, which
+    // cuts the connection before the body.
+    const stopped = new Promise<Response>((resolve) => {
+      clientGone.signal.addEventListener("abort", () => {
+        if (shuttingDown) resolve(brokenResponse());
+      }, { once: true });
+    });
+    return Promise.race([response, stopped]);
   };
 
   const baseOptions = {
@@ -239,12 +266,23 @@ function serve(options: ServeOptions): RunningServer {
     async stop(closeActive) {
       // Aborting the server's signal drops every connection at once, while
       // `shutdown()` stops accepting and waits for responses in flight.
-      if (closeActive) shutdown.abort();
-      else await server.shutdown();
+      if (!closeActive) {
+        shuttingDown = true;
+        await server.shutdown();
+      } else if (!shuttingDown) {
+        shuttingDown = true;
+        shutdown.abort();
+      } else {
+        // Deno 2.9.6 throws an uncatchable BadResource from the abort
+        // listener once `shutdown()` has begun. Aborting each unfinished
+        // request's `clientGone` instead makes the proxy cancel its upstream
+        // request, which ends the response.
+        for (const controller of unfinished) controller.abort(new Error("server stopped"));
+      }
       await server.finished;
     },
     get pendingRequests() {
-      return pendingRequests;
+      return unfinished.size;
     },
   };
 }

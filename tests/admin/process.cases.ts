@@ -93,7 +93,9 @@ export const processCases: CaseGroup = {
         const started = relight.records().find((record) => record.message === "relight started");
         const base = `http://${started?.listen}`;
         const admin = `http://${started?.admin}`;
-        const get = (path: string) => fetch(`${base}${path}`, { headers: { host: "proc" } });
+        // Deno's global fetch drops a caller-set Host header; the adapter's keeps it.
+        const hostFetch = runtime.createFetch({});
+        const get = (path: string) => hostFetch(`${base}${path}`, { headers: { host: "proc" } });
 
         const first = await get("/");
         assert.equal(first.status, 200);

@@ -12,9 +12,12 @@ import { accessCases } from "../admin/access.cases.ts";
 import { lifecycleCases } from "../admin/lifecycle.cases.ts";
 import { loggingCases } from "../admin/logging.cases.ts";
 import { metricsCases } from "../admin/metrics.cases.ts";
+import { operationsCases } from "../admin/operations.cases.ts";
+import { processCases } from "../admin/process.cases.ts";
 import { reloadCases } from "../admin/reload.cases.ts";
 import { serverCases } from "../admin/server.cases.ts";
 import { serviceCases } from "../admin/service.cases.ts";
+import { documentedCases } from "../config/documented.cases.ts";
 import { durationCases } from "../config/duration.cases.ts";
 import { configErrorCases } from "../config/errors.cases.ts";
 import { configLimitCases } from "../config/limits.cases.ts";
@@ -22,23 +25,28 @@ import { configLoadCases } from "../config/load.cases.ts";
 import { headerCases } from "../proxy/header-cases.ts";
 import { httpCases } from "../proxy/http-cases.ts";
 import { trustedCases } from "../proxy/trusted-cases.ts";
+import { webSocketCases } from "../proxy/websocket-cases.ts";
+import { configCases } from "../router/config.cases.ts";
+import { idleCases } from "../router/idle.cases.ts";
 import { routingCases } from "../router/routing.cases.ts";
 import { slicerClientCases } from "../router/slicer-client.cases.ts";
+import { slicerCases } from "../router/slicer.cases.ts";
+import { trafficCases } from "../router/traffic.cases.ts";
+import { wakeCases } from "../router/wake.cases.ts";
 
-// TODO: these groups have cases that fail on Deno 2.9.6, so they stay out:
-// - router/wake, router/traffic, router/slicer, router/idle, admin/operations
-//   and admin/process: most failures are 404s, because tests/harness/relight.ts
-//   sends Host through the global fetch, which Deno drops. The adapter's
-//   `runtime.createFetch({})` keeps it.
-// - proxy/websocket-cases.ts: its test app reads request headers after the
-//   upgrade, which Deno forbids, and Deno's client WebSocket cannot send 1001
-//   upstream, so the adapter sends 1000.
 const groups = [
   routingCases,
   slicerClientCases,
+  slicerCases,
+  wakeCases,
+  idleCases,
+  trafficCases,
+  configCases,
   headerCases,
   httpCases,
   trustedCases,
+  webSocketCases,
+  documentedCases,
   durationCases,
   configErrorCases,
   configLoadCases,
@@ -47,6 +55,8 @@ const groups = [
   lifecycleCases,
   loggingCases,
   metricsCases,
+  operationsCases,
+  processCases,
   reloadCases,
   serverCases,
   serviceCases,

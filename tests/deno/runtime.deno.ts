@@ -343,6 +343,16 @@ Deno.test("stop(false) lets a streaming response finish", async () => {
   await stopped;
 });
 
+Deno.test("stop(true) after a finished stop(false) resolves", async () => {
+  const server = denoRuntime.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: () => new Response("ok"),
+  });
+  await server.stop(false);
+  await server.stop(true);
+});
+
 Deno.test("createFetch speaks HTTP over a unix socket", async () => {
   const dir = mkdtempSync(join(tmpdir(), "relight-deno-unix-"));
   const socketPath = join(dir, "api.sock");
