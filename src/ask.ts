@@ -39,7 +39,7 @@ export function logAskWarnings(config: Config): void {
   if (warning !== undefined) log.warn("ask server approves any domain", { reason: warning });
 }
 
-/** The `relight check` entry for the ask server: the implicit-site warning as a note. */
+/** Runs the ask server's part of `relight check`, which reports the implicit-site warning as a note. */
 export function checkAskConfig(config: Config): { errors: string[]; notes: string[] } {
   const warning = implicitSiteAskWarning(config);
   return { errors: [], notes: warning === undefined ? [] : [`warning: ${warning}`] };

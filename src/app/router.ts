@@ -153,8 +153,8 @@ export async function handleRequest(
 /**
  * Throws `InvalidHostError` when the request target's authority names
  * another host than `Host`. With an absolute-form target such as
- * `GET http://a/ HTTP/1.1`, RFC 9112 section 3.2.2 says the target's
- * authority replaces `Host`, so routing by `Host` would serve another app
+ * `GET http://a/ HTTP/1.1`, RFC 9112 section 3.2.2 requires the target's
+ * authority to replace `Host`, so routing by `Host` would serve another app
  * than the one requested. Such requests are rejected rather than rerouted.
  *
  * NOTE: Deno 2.9.6 builds `request.url` from an absolute-form target, so the
@@ -162,8 +162,8 @@ export async function handleRequest(
  * target's authority, so on Bun the request is routed by `Host`.
  */
 function checkTargetAuthority(url: string, host: string): void {
-  // Both sides go through the URL parser, so `[0:0::1]` and `[::1]`, or a
-  // default port, compare equal; the runtimes build `request.url` with it.
+  // Both sides go through the URL parser, which the runtimes also use to
+  // build `request.url`, so `[0:0::1]` and `[::1]` compare equal.
   const target = urlHostname(url);
   const expected = urlHostname(`http://${host}/`);
   if (target === undefined || target !== expected) {

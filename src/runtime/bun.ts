@@ -39,6 +39,10 @@ function wrapSocket(ws: BunSocket<SocketData>): ServerSocket {
   return socket;
 }
 
+// NOTE: Bun.serve 1.4.5 sends no response at all to pipelined HTTP/1.1
+// requests (two requests in one write) when the handler awaits a timer or I/O:
+// the connection closes with zero bytes. A handler that returns at once, or
+// after only microtasks, responds to both. The router always awaits the upstream.
 function serve(options: ServeOptions): RunningServer {
   const tls = options.tls?.map((pair) => ({
     cert: pair.cert,
@@ -113,6 +117,10 @@ function serve(options: ServeOptions): RunningServer {
   };
 }
 
+// NOTE: Bun 1.4.5's fetch adds `User-Agent: Bun/1.4.5` and `Accept: */*` when
+// the client sent none. An empty value is sent as an empty header, not left
+// out, and fetch has no option to drop them (node:http's client in Bun sends
+// neither), so the upstream app receives two headers the client never sent.
 function fetchUpstream(url: string, init: UpstreamInit): Promise<Response> {
   return fetch(url, {
     method: init.method,
