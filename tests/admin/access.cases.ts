@@ -5,8 +5,10 @@
 import assert from "node:assert/strict";
 import { createConnection } from "node:net";
 import type { Config } from "../../src/config/index.ts";
+import { IMPLICIT_SITE_PATTERN } from "../../src/config/parse.ts";
 import {
   closed,
+  implicitSite,
   openWebSocket,
   testConfig,
   type TestRelight,
@@ -196,6 +198,22 @@ export const accessCases: CaseGroup = {
           assert.ok(!text.includes("ghost"), "unknown host in a metric label");
           assert.ok(!text.includes("elsewhere"), "unmatched host in a metric label");
         });
+      },
+    },
+    {
+      name: "implicit site labels unknown hosts",
+      async run() {
+        // The site that the config loader makes when `sites` is omitted.
+        const site = { ...implicitSite(), pattern: IMPLICIT_SITE_PATTERN };
+        await withRelight({ ...config(), sites: [site] }, async (running) => {
+          const response = await running.get("nothing.elsewhere.test", "/");
+          await response.body?.cancel();
+          const text = await running.relight.metrics.render();
+
+          assert.equal(response.status, 404);
+          assert.ok(text.includes('app="(implicit)",status_class="4xx"'), "implicit site label");
+          assert.ok(!text.includes("elsewhere"), "unknown host in a metric label");
+        }, { processMetrics: false });
       },
     },
     {
