@@ -26,8 +26,11 @@ import { headerCases } from "../proxy/header-cases.ts";
 import { httpCases } from "../proxy/http-cases.ts";
 import { trustedCases } from "../proxy/trusted-cases.ts";
 import { webSocketCases } from "../proxy/websocket-cases.ts";
+import { askCases } from "../router/ask.cases.ts";
 import { configCases } from "../router/config.cases.ts";
+import { exchangeCases } from "../router/exchange.cases.ts";
 import { idleCases } from "../router/idle.cases.ts";
+import { methodCases } from "../router/methods.cases.ts";
 import { routingCases } from "../router/routing.cases.ts";
 import { slicerClientCases } from "../router/slicer-client.cases.ts";
 import { slicerCases } from "../router/slicer.cases.ts";
@@ -36,6 +39,9 @@ import { wakeCases } from "../router/wake.cases.ts";
 
 const groups = [
   routingCases,
+  methodCases,
+  exchangeCases,
+  askCases,
   slicerClientCases,
   slicerCases,
   wakeCases,
