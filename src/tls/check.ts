@@ -3,10 +3,20 @@
  * exist, parse and match its key. The summary lists the names each
  * certificate covers and when it expires.
  */
-import { accessSync, constants, existsSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { TlsConfig } from "../config/types.ts";
 import { CertificateError, loadCertificateFiles, type LoadedCertificate } from "./certificate.ts";
+
+function nearestExistingFolder(path: string): string {
+  let current = path;
+  while (!existsSync(current)) {
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  return current;
+}
 
 export interface TlsCheckResult {
   /** One message per problem; empty when the block is usable. */
@@ -42,13 +52,19 @@ export function checkTlsConfig(tls: TlsConfig, now: number = Date.now()): TlsChe
 
   if (tls.acme) {
     const storage = tls.acme.storage;
-    const existing = existsSync(storage) ? storage : dirname(storage);
-    try {
-      accessSync(existing, constants.W_OK);
-    } catch {
-      result.errors.push(
-        `tls.acme.storage: ${storage} is not writable (create it or fix its owner)`,
-      );
+    // Relight creates missing folders of the storage path, so the nearest one
+    // that exists is the one that must be writable.
+    const existing = nearestExistingFolder(storage);
+    if (!statSync(existing).isDirectory()) {
+      result.errors.push(`tls.acme.storage: ${storage}: ${existing} is not a folder`);
+    } else {
+      try {
+        accessSync(existing, constants.W_OK);
+      } catch {
+        result.errors.push(
+          `tls.acme.storage: ${storage} is not writable (create it or fix its owner)`,
+        );
+      }
     }
     if (tls.acme.caBundle !== undefined && !existsSync(tls.acme.caBundle)) {
       result.errors.push(`tls.acme.ca_bundle: ${tls.acme.caBundle}: file not found`);

@@ -18,6 +18,13 @@ function tlsConfig(certificates: TlsConfig["certificates"]): TlsConfig {
   return { listen: { hostname: "127.0.0.1", port: 0 }, certificates, redirectHttp: false };
 }
 
+function acmeConfig(storage: string): TlsConfig {
+  return {
+    ...tlsConfig([]),
+    acme: { directoryUrl: "https://127.0.0.1:14000/dir", storage },
+  };
+}
+
 describe("checkTlsConfig", () => {
   test("summary lists names and expiry", () => {
     const result = checkTlsConfig(tlsConfig([wildcard, exact]));
@@ -68,6 +75,20 @@ describe("checkTlsConfig", () => {
     const result = checkTlsConfig(tlsConfig([wildcard]), later);
     expect(result.errors).toHaveLength(1);
     expect(result.errors[0]).toContain("expired at");
+  });
+
+  test("missing acme storage folders are allowed", () => {
+    const storage = join(dir.path, "not-yet", "acme");
+    const result = checkTlsConfig(acmeConfig(storage));
+    expect(result.errors).toEqual([]);
+  });
+
+  test("acme storage under a file is an error", () => {
+    const file = join(dir.path, "plain-file");
+    writeFileSync(file, "");
+    const storage = join(file, "acme");
+    const result = checkTlsConfig(acmeConfig(storage));
+    expect(result.errors).toEqual([`tls.acme.storage: ${storage}: ${file} is not a folder`]);
   });
 
   test("no certificates and no acme is an error", () => {
