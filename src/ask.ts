@@ -9,6 +9,7 @@ import { getLogger } from "./log.ts";
 import { resolveHost, type RouterState } from "./app/router.ts";
 import { InvalidHostError, normalizeHost } from "./routing/host.ts";
 import type { RequestHandler } from "./runtime/index.ts";
+import { requestTarget } from "./request-target.ts";
 
 const log = getLogger("ask");
 
@@ -52,7 +53,12 @@ export function createAskHandler(state: RouterState): RequestHandler {
       return new Response(null, { status: 405, headers: { allow: "GET, HEAD" } });
     }
 
-    const domain = new URL(request.url).searchParams.get("domain");
+    // The query is read without `new URL()`, which throws when a malformed
+    // Host header made `request.url` unparsable.
+    const target = requestTarget(request);
+    const queryStart = target.indexOf("?");
+    const query = queryStart === -1 ? "" : target.slice(queryStart + 1);
+    const domain = new URLSearchParams(query).get("domain");
     if (domain === null || domain === "") return plain(400, "missing domain parameter");
 
     let hostname: string;

@@ -10,8 +10,8 @@ import { SimProcess } from "../harness/sim.ts";
 
 let sim: SimProcess;
 
-/** Sends a GET with `host` as its raw Host header and returns the response status. */
-function rawStatus(port: number, host: string): Promise<number> {
+/** Sends a GET for `target` with `host` as its raw Host header and returns the response status. */
+function rawStatus(port: number, host: string, target = "/"): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     let received = "";
@@ -22,7 +22,7 @@ function rawStatus(port: number, host: string): Promise<number> {
       socket.destroy();
       resolve(Number(received.split(" ")[1]));
     });
-    socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   });
 }
 
@@ -258,6 +258,12 @@ export const slicerCases: CaseGroup = {
           assert.equal(await ask("?domain=missing.apps.example.com"), 404);
           assert.equal(await ask(""), 400);
           assert.equal(await ask("?domain=bad..name"), 400);
+
+          // The ask server reads only its query, whatever Host the caller sends.
+          const askPort = relight.askAddress?.port ?? 0;
+          const query = "/?domain=asked.apps.example.com";
+          assert.equal(await rawStatus(askPort, "my app", query), 200, "Host with a space");
+          assert.equal(await rawStatus(askPort, "[::1", query), 200, "unclosed IPv6 literal");
         });
       },
     },
