@@ -27,9 +27,9 @@ export interface StatusReport {
     lastAnswerAt: string | null;
   };
   index: {
-    /** When the VM index was last refreshed, as ISO 8601, or null before the first refresh. */
+    /** When the VM index last refreshed successfully, as ISO 8601, or null before that. */
     refreshedAt: string | null;
-    /** Age of the index in ms, or null before the first refresh. */
+    /** Time since the last successful refresh in ms, or null before the first one. */
     ageMs: number | null;
   };
   vms: VmStatus[];

@@ -9,6 +9,7 @@
  */
 import { registerDenoCases } from "../support/deno-cases.ts";
 import { accessCases } from "../admin/access.cases.ts";
+import { healthCases } from "../admin/health.cases.ts";
 import { lifecycleCases } from "../admin/lifecycle.cases.ts";
 import { loggingCases } from "../admin/logging.cases.ts";
 import { metricsCases } from "../admin/metrics.cases.ts";
@@ -58,6 +59,7 @@ const groups = [
   configLoadCases,
   configLimitCases,
   accessCases,
+  healthCases,
   lifecycleCases,
   loggingCases,
   metricsCases,
