@@ -64,6 +64,7 @@ export async function measureWake(
 
   const overheads: number[] = [];
   const resumesPerWake: number[] = [];
+  const nodeListsPerWake: number[] = [];
   const failedStatuses: number[] = [];
   for (let round = 0; round < rounds; round++) {
     context.log(`wake: round ${round + 1}/${rounds}`);
@@ -71,7 +72,10 @@ export async function measureWake(
     const { ms, status } = await timeToFirstByte(relight);
     if (status !== 200) failedStatuses.push(status);
     overheads.push(ms - sim.resumeDelayMs);
-    resumesPerWake.push((await countCalls(sim)).get("resume") ?? 0);
+    const calls = await countCalls(sim);
+    resumesPerWake.push(calls.get("resume") ?? 0);
+    // Includes any background refresh that fell within the wake.
+    nodeListsPerWake.push(calls.get("nodes") ?? 0);
   }
 
   context.log(`wake: burst of ${burstSize} requests`);
@@ -121,6 +125,7 @@ export async function measureWake(
         failedStatuses.length === 0 ? "none" : failedStatuses.join(", "),
       ],
       ["resume calls per single wake", resumesPerWake.join(", ")],
+      ["GET /nodes calls per single wake", nodeListsPerWake.join(", ")],
       ["burst: responses by status", JSON.stringify(burst.statuses)],
       ["burst: resume calls", burstResumes],
       [
