@@ -6,6 +6,7 @@
  * Linux with the default `tcp_syn_retries` of 6.
  */
 import { probeTcp } from "../vm/probe.ts";
+import { OverdueSweep, type Watched } from "./overdue.ts";
 import type { Upstream } from "./types.ts";
 
 /** Default for `ProxyOptions.connectTimeoutMs`: 5 s. */
@@ -13,34 +14,75 @@ export const defaultConnectTimeoutMs = 5_000;
 
 /** A running connect check, from `watchConnect`. */
 export interface ConnectWatch {
-  /** Aborts when the upstream accepted no new TCP connection in time. */
+  /**
+   * Aborts when the upstream accepted no new TCP connection in time, or when
+   * `clientGone` aborts, at any point of the exchange.
+   */
   readonly signal: AbortSignal;
   /** Ends the check, once response headers arrived or the request failed. */
   stop(): void;
 }
+
+class PendingConnect implements ConnectWatch, Watched {
+  readonly startedAt = performance.now();
+  readonly #controller = new AbortController();
+  readonly #upstream: Upstream;
+  readonly #sweep: OverdueSweep<PendingConnect>;
+  #stopped = false;
+
+  constructor(upstream: Upstream, sweep: OverdueSweep<PendingConnect>, clientGone: AbortSignal) {
+    this.#upstream = upstream;
+    this.#sweep = sweep;
+    if (clientGone.aborted) {
+      this.#controller.abort(clientGone.reason);
+    } else {
+      // Left in place after `stop`, so a client that leaves mid-body still
+      // cancels the upstream response body.
+      clientGone.addEventListener("abort", () => this.#controller.abort(clientGone.reason), {
+        once: true,
+      });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#sweep.delete(this);
+  }
+
+  async check(timeoutMs: number): Promise<void> {
+    const open = await probeTcp(this.#upstream.hostname, this.#upstream.port, timeoutMs);
+    if (!open && !this.#stopped) {
+      this.#controller.abort(new Error("upstream accepted no connection"));
+    }
+  }
+}
+
+/** One sweep per connect timeout in use; a listener's options rarely change. */
+const sweeps = new Map<number, OverdueSweep<PendingConnect>>();
 
 /**
  * Checks the upstream when a request has had no response headers for
  * `timeoutMs`: a fresh TCP connection must open within another `timeoutMs`,
  * or `signal` aborts. A slow app that still accepts connections keeps its
  * requests, so the deadline only ends requests to an address that takes
- * none, after between one and two `timeoutMs`.
+ * none, after between one and 2.25 times `timeoutMs`.
  */
-export function watchConnect(upstream: Upstream, timeoutMs: number): ConnectWatch {
-  const controller = new AbortController();
-  let stopped = false;
+export function watchConnect(
+  upstream: Upstream,
+  timeoutMs: number,
+  clientGone: AbortSignal,
+): ConnectWatch {
+  let sweep = sweeps.get(timeoutMs);
+  if (sweep === undefined) {
+    sweep = new OverdueSweep<PendingConnect>(timeoutMs, (entry) => void entry.check(timeoutMs));
+    sweeps.set(timeoutMs, sweep);
+  }
 
-  const check = async () => {
-    const open = await probeTcp(upstream.hostname, upstream.port, timeoutMs);
-    if (!open && !stopped) controller.abort(new Error("upstream accepted no connection"));
-  };
-  const timer = setTimeout(() => void check(), timeoutMs);
-
-  return {
-    signal: controller.signal,
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  const watch = new PendingConnect(upstream, sweep, clientGone);
+  sweep.add(watch);
+  return watch;
 }

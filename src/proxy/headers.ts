@@ -74,42 +74,64 @@ export function removeHopByHop(headers: Headers): void {
   for (const name of hopByHop) headers.delete(name);
 }
 
-/** Returns the headers to send upstream for a client request. */
-export function upstreamRequestHeaders(incoming: Headers, context: ForwardingContext): Headers {
-  const headers = new Headers(incoming);
-  removeHopByHop(headers);
-  if (context.webSocket) {
-    for (const name of webSocketHandshake) headers.delete(name);
+/** Headers dropped from every forwarded request: the hop-by-hop ones. */
+const requestDropped: ReadonlySet<string> = new Set(hopByHop);
+/** Headers dropped from a forwarded WebSocket handshake. */
+const webSocketDropped: ReadonlySet<string> = new Set([...hopByHop, ...webSocketHandshake]);
+
+/** Returns the names that a `Connection` value lists, except those Relight protects. */
+function connectionOptions(connection: string | null): Set<string> | undefined {
+  if (!connection) return undefined;
+  const names = new Set<string>();
+  for (const token of connection.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (name !== "" && !protectedHeaders.has(name)) names.add(name);
   }
-
-  setForwardingHeaders(headers, context);
-
-  const via = headers.get("via");
-  headers.set("via", via ? `${via}, ${viaEntry}` : viaEntry);
-  return headers;
+  return names;
 }
 
 /**
- * Sets `X-Forwarded-For`, `-Proto` and `-Host`. From a trusted peer the
- * incoming values are kept and the peer is appended to `X-Forwarded-For`.
- * From any other peer every `X-Forwarded-*` header is dropped and replaced.
+ * Returns the headers to send upstream for a client request, built in one
+ * pass over the client's headers. `X-Forwarded-For`, `-Proto` and `-Host`
+ * are set. From a trusted peer the incoming values are kept and the peer is
+ * appended to `X-Forwarded-For`. From any other peer every `X-Forwarded-*`
+ * header and each of `forwardingClaims` is dropped and replaced.
  */
-function setForwardingHeaders(headers: Headers, context: ForwardingContext): void {
+export function upstreamRequestHeaders(incoming: Headers, context: ForwardingContext): Headers {
+  const dropped = context.webSocket ? webSocketDropped : requestDropped;
+  const options = connectionOptions(incoming.get("connection"));
   const trusted = context.peer !== "" && context.trustedProxies.contains(context.peer);
-  const host = headers.get("host") ?? "";
 
-  if (!trusted) {
-    const claimed: string[] = [];
-    headers.forEach((_value, name) => {
-      if (name.startsWith("x-forwarded-")) claimed.push(name);
-    });
-    for (const name of [...claimed, ...forwardingClaims]) headers.delete(name);
-  }
+  const headers = new Headers();
+  let chain: string | undefined;
+  let via: string | undefined;
+  let host = "";
+  let hasProto = false;
+  let hasHost = false;
+  incoming.forEach((value, name) => {
+    if (dropped.has(name) || options?.has(name)) return;
+    if (name.startsWith("x-forwarded-") || forwardingClaims.includes(name)) {
+      if (!trusted) return;
+      if (name === "x-forwarded-for") {
+        chain = value;
+        return;
+      }
+      if (name === "x-forwarded-proto") hasProto = true;
+      if (name === "x-forwarded-host") hasHost = true;
+    } else if (name === "via") {
+      via = value;
+      return;
+    } else if (name === "host") {
+      host = value;
+    }
+    headers.append(name, value);
+  });
 
-  const chain = headers.get("x-forwarded-for");
   headers.set("x-forwarded-for", chain ? `${chain}, ${context.peer}` : context.peer);
-  if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", context.proto);
-  if (!headers.has("x-forwarded-host") && host !== "") headers.set("x-forwarded-host", host);
+  if (!hasProto) headers.set("x-forwarded-proto", context.proto);
+  if (!hasHost && host !== "") headers.set("x-forwarded-host", host);
+  headers.set("via", via ? `${via}, ${viaEntry}` : viaEntry);
+  return headers;
 }
 
 /** Cleans an upstream response's headers in place and appends the `Via` entry. */

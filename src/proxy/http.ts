@@ -46,7 +46,11 @@ export async function proxyHttp(
     webSocket: false,
   });
 
-  const connect = watchConnect(upstream, options.connectTimeoutMs ?? defaultConnectTimeoutMs);
+  const connect = watchConnect(
+    upstream,
+    options.connectTimeoutMs ?? defaultConnectTimeoutMs,
+    context.clientGone,
+  );
   let response: Response;
   try {
     response = await runtime.fetchUpstream(url, {
@@ -55,7 +59,7 @@ export async function proxyHttp(
       body: request.body,
       // Aborts the upstream request, and its response body, when the client
       // disconnects, and the request when the upstream takes no connection.
-      signal: AbortSignal.any([context.clientGone, connect.signal]),
+      signal: connect.signal,
     });
   } catch (error) {
     if (context.clientGone.aborted) {
