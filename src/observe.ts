@@ -43,7 +43,10 @@ export const noopObserver: Observer = {
 /** Returns an observer that passes every event to each of `observers`, in order. */
 export function combineObservers(...observers: Observer[]): Observer {
   return {
-    requestFinished: (...args) => observers.forEach((o) => o.requestFinished(...args)),
+    // Called once per request, so without the rest-argument copies of the others.
+    requestFinished(app, status, durationMs) {
+      for (const observer of observers) observer.requestFinished(app, status, durationMs);
+    },
     wakeFinished: (...args) => observers.forEach((o) => o.wakeFinished(...args)),
     pauseFinished: (...args) => observers.forEach((o) => o.pauseFinished(...args)),
     slicerCall: (...args) => observers.forEach((o) => o.slicerCall(...args)),

@@ -9,6 +9,7 @@ import type {
   RequestHandler,
   ServerSocket,
   ServerSocketHandlers,
+  UpgradeOptions,
 } from "../runtime/index.ts";
 
 /** RFC 6455 section 7.4.1: the endpoint is going away, such as a server going down. */
@@ -33,8 +34,40 @@ export class WebSocketTracker {
   }
 
   #trackingContext(context: RequestContext): RequestContext {
+    return new TrackingContext(context, this.#open);
+  }
+}
+
+/**
+ * A request's context whose `upgrade` adds the accepted socket to `open`. A
+ * class rather than an object literal of closures, because one is made for
+ * every request and almost none upgrade.
+ */
+class TrackingContext implements RequestContext {
+  readonly #context: RequestContext;
+  readonly #open: Set<ServerSocket>;
+
+  constructor(context: RequestContext, open: Set<ServerSocket>) {
+    this.#context = context;
+    this.#open = open;
+  }
+
+  get remoteAddress(): string {
+    return this.#context.remoteAddress;
+  }
+
+  get clientGone(): AbortSignal {
+    return this.#context.clientGone;
+  }
+
+  disableTimeout(): void {
+    this.#context.disableTimeout();
+  }
+
+  upgrade(options: UpgradeOptions): Response | undefined {
     const open = this.#open;
-    const wrapHandlers = (handlers: ServerSocketHandlers): ServerSocketHandlers => ({
+    const handlers = options.handlers;
+    const tracked: ServerSocketHandlers = {
       open(socket) {
         open.add(socket);
         handlers.open(socket);
@@ -45,18 +78,7 @@ export class WebSocketTracker {
         handlers.close(socket, code, reason);
       },
       drain: (socket) => handlers.drain(socket),
-    });
-
-    return {
-      get remoteAddress() {
-        return context.remoteAddress;
-      },
-      get clientGone() {
-        return context.clientGone;
-      },
-      disableTimeout: () => context.disableTimeout(),
-      upgrade: (options) =>
-        context.upgrade({ ...options, handlers: wrapHandlers(options.handlers) }),
     };
+    return this.#context.upgrade({ ...options, handlers: tracked });
   }
 }

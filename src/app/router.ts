@@ -62,6 +62,19 @@ const rejectedMethods: ReadonlyMap<string, number> = new Map([
 /** Result of finding the VM for a request: a VM, or the status to respond with. */
 type Resolution = { vm: Vm; route: SiteRoute } | { status: number; route?: SiteRoute };
 
+/**
+ * Finds the VM that serves `hostname` in the current index, without waiting.
+ * Returns undefined when a site matches but no VM does, so the index may need
+ * a refresh.
+ */
+function findVm(state: RouterState, hostname: string): Resolution | undefined {
+  const route = matchSite(state.sites(), hostname);
+  if (route === undefined) return { status: 404 };
+
+  const known = state.fleet.find(route);
+  return known ? { vm: known, route } : undefined;
+}
+
 /** Finds the VM that serves `hostname`, refreshing the index for an unknown host. */
 export async function resolveHost(state: RouterState, hostname: string): Promise<Resolution> {
   const route = matchSite(state.sites(), hostname);
@@ -77,8 +90,8 @@ export async function resolveHost(state: RouterState, hostname: string): Promise
     // Relight has not seen yet, so respond 503, not 404.
     return { status: 503, route };
   }
-  const found = state.fleet.find(route);
-  return found ? { vm: found, route } : { status: 404, route };
+  const refreshed = state.fleet.find(route);
+  return refreshed ? { vm: refreshed, route } : { status: 404, route };
 }
 
 function isWebSocketUpgrade(request: Request): boolean {
@@ -168,7 +181,7 @@ export async function handleRequest(
     return failWith(request, 400, exchange);
   }
 
-  const resolution = await resolveHost(state, hostname);
+  const resolution = findVm(state, hostname) ?? (await resolveHost(state, hostname));
   if ("status" in resolution) {
     exchange.app = resolution.route?.site.pattern;
     return failWith(request, resolution.status, exchange);
@@ -178,8 +191,10 @@ export async function handleRequest(
   exchange.claim = vm.claim(isWebSocketUpgrade(request) ? "websocket" : "request");
   exchange.app = vm.hostname;
 
-  const failure = await waitForVm(vm, route, context);
-  if (failure !== undefined) return failWith(request, failure, exchange);
+  if (!vm.ready) {
+    const failure = await waitForVm(vm, route, context);
+    if (failure !== undefined) return failWith(request, failure, exchange);
+  }
 
   return await forward(state, request, context, vm, route, exchange);
 }

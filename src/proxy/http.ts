@@ -86,7 +86,7 @@ export async function proxyHttp(
     return response;
   }
   if (fixedLength(response.headers) <= bufferedBodyLimit) {
-    return await bufferBody(response, upstream, context, hooks);
+    return bufferBody(response, upstream, context, hooks);
   }
 
   // A streaming body (SSE, chunked, a long download) may stay quiet for longer

@@ -157,6 +157,11 @@ export class Vm {
     };
   }
 
+  /** True when the VM is running with no wake under way, so `ensureReady` would return at once. */
+  get ready(): boolean {
+    return this.#state === "running" && this.#wake === undefined;
+  }
+
   /**
    * Resolves once the VM is running and its app port accepts connections,
    * waking it if needed. Throws `WakeError` after `timeoutMs`, or at once when
@@ -164,7 +169,7 @@ export class Vm {
    * the others.
    */
   async ensureReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.#state === "running" && this.#wake === undefined) return;
+    if (this.ready) return;
 
     this.#wake ??= this.#startWake(Math.max(timeoutMs, this.settings.wakeTimeoutMs));
     await waitWithTimeout(this.#wake, timeoutMs, signal);
