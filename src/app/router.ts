@@ -38,7 +38,8 @@ export interface RouterState {
 
 /**
  * Time without response headers after which the index is refreshed to learn
- * whether the VM was paused, in ms. A VM paused behind Relight's back accepts
+ * whether the VM was paused, in ms. The stall sweep finds a request up to a
+ * quarter of this later. A VM paused behind Relight's back accepts
  * connections but never responds, so waiting for a connect error would wait
  * forever.
  */
