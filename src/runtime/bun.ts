@@ -2,7 +2,7 @@
  * The Bun runtime adapter: `Bun.serve`, Bun's `fetch` extensions and
  * process signals.
  */
-import type { Server, ServerWebSocket as BunSocket } from "bun";
+import type { ServerWebSocket as BunSocket } from "bun";
 import { getLogger } from "../log.ts";
 import type {
   RequestContext,
@@ -11,7 +11,6 @@ import type {
   ServeOptions,
   ServerSocket,
   ServerSocketHandlers,
-  UpgradeOptions,
   UpstreamInit,
   UpstreamSocketOptions,
 } from "./types.ts";
@@ -40,42 +39,6 @@ function wrapSocket(ws: BunSocket<SocketData>): ServerSocket {
   return socket;
 }
 
-/**
- * A request's context on Bun. A class rather than an object literal of
- * closures, because one is made for every request.
- */
-class BunRequestContext implements RequestContext {
-  readonly remoteAddress: string;
-  readonly clientGone: AbortSignal;
-  readonly #request: Request;
-  readonly #server: Server<SocketData>;
-
-  constructor(request: Request, server: Server<SocketData>) {
-    this.#request = request;
-    this.#server = server;
-    // Read now, because after the client disconnects `requestIP` returns
-    // null, and the access log line is written when the exchange ends.
-    this.remoteAddress = server.requestIP(request)?.address ?? "";
-    this.clientGone = request.signal;
-  }
-
-  disableTimeout(): void {
-    this.#server.timeout(this.#request, 0);
-  }
-
-  upgrade(options: UpgradeOptions): Response | undefined {
-    const headers = new Headers();
-    if (options.protocol) headers.set("sec-websocket-protocol", options.protocol);
-    if (options.extensions) headers.set("sec-websocket-extensions", options.extensions);
-    const upgraded = this.#server.upgrade(this.#request, {
-      data: { handlers: options.handlers },
-      headers,
-    });
-    // Bun ignores the returned response once the upgrade succeeded.
-    return upgraded ? new Response(null) : undefined;
-  }
-}
-
 // NOTE: Bun.serve 1.4.5 sends no response at all to pipelined HTTP/1.1
 // requests (two requests in one write) when the handler awaits a timer or I/O:
 // the connection closes with zero bytes. A handler that returns at once, or
@@ -97,7 +60,30 @@ function serve(options: ServeOptions): RunningServer {
     idleTimeout: options.idleTimeout ?? 10,
     ...(tls && tls.length > 0 ? { tls } : {}),
     fetch(request, bunServer) {
-      return options.handler(request, new BunRequestContext(request, bunServer));
+      // Read now, because after the client disconnects `requestIP` returns
+      // null, and the access log line is written when the exchange ends.
+      const remoteAddress = bunServer.requestIP(request)?.address ?? "";
+      const context: RequestContext = {
+        remoteAddress,
+        disableTimeout: () => bunServer.timeout(request, 0),
+        upgrade(upgradeOptions) {
+          const headers = new Headers();
+          if (upgradeOptions.protocol) {
+            headers.set("sec-websocket-protocol", upgradeOptions.protocol);
+          }
+          if (upgradeOptions.extensions) {
+            headers.set("sec-websocket-extensions", upgradeOptions.extensions);
+          }
+          const upgraded = bunServer.upgrade(request, {
+            data: { handlers: upgradeOptions.handlers },
+            headers,
+          });
+          // Bun ignores the returned response once the upgrade succeeded.
+          return upgraded ? new Response(null) : undefined;
+        },
+        clientGone: request.signal,
+      };
+      return options.handler(request, context);
     },
     error(error) {
       log.error("request handler failed", { error });
