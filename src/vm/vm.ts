@@ -200,7 +200,7 @@ export class Vm {
     if (now - this.#lastActivity < idleTimeoutMs) return;
 
     this.#setState("pausing");
-    this.#pause = this.#runPause().finally(() => {
+    this.#pause = this.#runPause("idle").finally(() => {
       this.#pause = undefined;
     });
   }
@@ -215,7 +215,7 @@ export class Vm {
     if (this.#pause === undefined) {
       if (this.#state !== "running" || this.#wake !== undefined) return this.#state === "paused";
       this.#setState("pausing");
-      this.#pause = this.#runPause().finally(() => {
+      this.#pause = this.#runPause("manual").finally(() => {
         this.#pause = undefined;
       });
     }
@@ -327,7 +327,12 @@ export class Vm {
   #finishWake(result: WakeResult, started: number): void {
     const durationMs = performance.now() - started;
     this.#env.observer.wakeFinished(this.hostname, result, durationMs);
-    const fields = { vm: this.hostname, result, duration_ms: Math.round(durationMs) };
+    const fields = {
+      vm: this.hostname,
+      app: this.tags[0] ?? null,
+      result,
+      duration_ms: Math.round(durationMs),
+    };
     if (result === "ok") log.info("vm woke", fields);
     else log.warn("vm wake failed", fields);
   }
@@ -437,12 +442,20 @@ export class Vm {
     }
   }
 
-  async #runPause(): Promise<void> {
+  /** Pauses the VM; `reason` tells the idle watcher's pauses from an operator's. */
+  async #runPause(reason: "idle" | "manual"): Promise<void> {
+    const idleMs = this.#env.clock.now() - this.#lastActivity;
     try {
       await this.#env.slicer.pause(this.hostname);
       this.#setState("paused");
       this.#env.observer.pauseFinished(this.hostname, "ok");
-      log.info("vm paused", { vm: this.hostname, idle_timeout_ms: this.idleTimeoutMs });
+      log.info("vm paused", {
+        vm: this.hostname,
+        app: this.tags[0] ?? null,
+        reason,
+        idle_ms: idleMs,
+        idle_timeout_ms: this.idleTimeoutMs,
+      });
     } catch (error) {
       // An error status means slicerd did not pause the VM, so it still runs.
       // A timeout or lost connection leaves the outcome open, because slicerd

@@ -54,7 +54,13 @@ export const idleCases: CaseGroup = {
       name: "idle VM is paused",
       async run() {
         const vm = await sim.createVm("apps", ["dozy"]);
-        await withRelight(config(), async ({ get, clock }) => {
+        const lines: string[] = [];
+        const withJsonLog = {
+          ...config(),
+          log: { level: "info" as const, format: "json" as const, access: false },
+        };
+        const logging = { write: (line: string) => lines.push(line), repeatIntervalMs: 0 };
+        await withRelight(withJsonLog, async ({ get, clock }) => {
           const response = await get("dozy");
           await response.text();
 
@@ -64,7 +70,17 @@ export const idleCases: CaseGroup = {
           await clock.advance(10_000);
           await waitFor(async () => (await simStatus(vm.hostname)) === "Paused", "the pause");
           assert.equal(await sim.countCalls("pause", vm.hostname), 1);
-        });
+        }, { logging });
+
+        const paused = lines
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+          .find((record) => record["message"] === "vm paused");
+        assert.ok(paused !== undefined, "no vm paused line");
+        // The JSON lines format puts properties beside the message.
+        assert.equal(paused["vm"], vm.hostname);
+        assert.equal(paused["app"], "dozy");
+        assert.equal(paused["reason"], "idle");
+        assert.equal(paused["idle_ms"], idleTimeoutMs);
       },
     },
     {
