@@ -382,7 +382,8 @@ export async function startRelight(config: Config, options: RelightOptions = {})
       if (options.logging) {
         logging = configureLogging(next.log, { ...options.logging, secrets: secretsOf(next) });
       }
-      log.info("configuration reloaded", { file: next.file });
+      // The caller logs "config reloaded" once the whole reload succeeded.
+      log.debug("config applied", { file: next.file });
 
       // New sites or a new slicerd may change which VMs exist; look now.
       await fleet.refresh().catch((error: unknown) => {
