@@ -23,35 +23,25 @@ export interface ConnectWatch {
   stop(): void;
 }
 
-/**
- * The watch is its own `abort` listener on the client's signal, so a request
- * allocates no closure and no listener options for it.
- */
-class PendingConnect implements ConnectWatch, Watched, EventListenerObject {
+class PendingConnect implements ConnectWatch, Watched {
   readonly startedAt = performance.now();
   readonly #controller = new AbortController();
   readonly #upstream: Upstream;
   readonly #sweep: OverdueSweep<PendingConnect>;
-  readonly #clientGone: AbortSignal;
   #stopped = false;
 
   constructor(upstream: Upstream, sweep: OverdueSweep<PendingConnect>, clientGone: AbortSignal) {
     this.#upstream = upstream;
     this.#sweep = sweep;
-    this.#clientGone = clientGone;
     if (clientGone.aborted) {
       this.#controller.abort(clientGone.reason);
     } else {
       // Left in place after `stop`, so a client that leaves mid-body still
-      // cancels the upstream response body. An AbortSignal fires `abort` at
-      // most once, so the listener needs no `once` option.
-      clientGone.addEventListener("abort", this);
+      // cancels the upstream response body.
+      clientGone.addEventListener("abort", () => this.#controller.abort(clientGone.reason), {
+        once: true,
+      });
     }
-  }
-
-  /** Forwards the client's abort to the upstream request. */
-  handleEvent(): void {
-    this.#controller.abort(this.#clientGone.reason);
   }
 
   get signal(): AbortSignal {
