@@ -22,13 +22,15 @@ import { SimProcess } from "../harness/sim.ts";
 let sim: SimProcess;
 let router: TestRelight;
 
-const fiftyMegabytes = 50 * 1024 * 1024;
+const bodySize = 100 * 1024 * 1024;
 /**
- * Largest RSS growth accepted while 50 MB pass through, in bytes. Holding
- * the body once would add 50 MB. The client runs in its own process, so this
- * process holds only Relight (and the test harness).
+ * Largest RSS growth accepted while 100 MB pass through, in bytes. Holding
+ * the body once would add 100 MB. The client runs in its own process, so this
+ * process holds only Relight and the test runner, but RSS also counts chunks
+ * that the garbage collector has not freed yet: with both cores busy, 50 MB
+ * transfers grew RSS by up to 40 MB.
  */
-const maxRssGrowth = 30 * 1024 * 1024;
+const maxRssGrowth = 60 * 1024 * 1024;
 
 const bulkClient = fileURLToPath(new URL("../harness/bulk-client.mjs", import.meta.url));
 
@@ -90,23 +92,23 @@ export const trafficCases: CaseGroup = {
   },
   cases: [
     {
-      name: "50 MB upload with flat memory",
+      name: "100 MB upload with flat memory",
       timeoutMs: 30_000,
       async run() {
         // A first, smaller upload lets the runtime grow its buffer pools, so
-        // the measurement shows only what the 50 MB transfer holds.
+        // the measurement shows only what the 100 MB transfer holds.
         await bulkTransfer("upload", "/echo", 8 * 1024 * 1024);
 
         let echoed = 0;
         let status = 0;
         const growth = await peakRssGrowth(async () => {
-          const result = await bulkTransfer("upload", "/echo", fiftyMegabytes);
+          const result = await bulkTransfer("upload", "/echo", bodySize);
           status = result.status;
           echoed = result.bytes;
         });
 
         assert.equal(status, 200);
-        assert.equal(echoed, fiftyMegabytes);
+        assert.equal(echoed, bodySize);
         // NOTE: on Deno 2.9.6 a `Deno.serve` handler that passes the request
         // body to `fetch` grows RSS with the upload even without Relight's
         // code in between (+73 to 89 MB in this case on a 2-core machine), so
@@ -116,19 +118,19 @@ export const trafficCases: CaseGroup = {
       },
     },
     {
-      name: "50 MB download with flat memory",
+      name: "100 MB download with flat memory",
       timeoutMs: 30_000,
       async run() {
         let received = 0;
         let status = 0;
         const growth = await peakRssGrowth(async () => {
-          const result = await bulkTransfer("download", `/bytes?n=${fiftyMegabytes}`, 0);
+          const result = await bulkTransfer("download", `/bytes?n=${bodySize}`, 0);
           status = result.status;
           received = result.bytes;
         });
 
         assert.equal(status, 200);
-        assert.equal(received, fiftyMegabytes);
+        assert.equal(received, bodySize);
         assert.ok(growth < maxRssGrowth, `RSS grew by ${Math.round(growth / 1048576)} MB`);
       },
     },
