@@ -1,6 +1,6 @@
 /**
  * Picks the runtime adapter for the runtime this process runs on. This is the
- * only place that asks which runtime it is.
+ * only place that checks which runtime it is.
  */
 import type { Runtime } from "./types.ts";
 

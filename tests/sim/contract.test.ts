@@ -366,9 +366,9 @@ describe("slicer API auth", () => {
 });
 
 describe("slicer API schemas", () => {
-  // The extracted schemas must stay in step with the published description
-  // wherever a copy of it is at hand; a clone without it still validates
-  // against the extracted file above.
+  // The extracted schemas must stay in step with the published description.
+  // The check runs where a copy of it is at hand, and a clone without one
+  // still validates against the extracted file above.
   test.skipIf(!existsSync(publishedDescription))("match the published description", () => {
     expect(extractSchemas(readFileSync(publishedDescription, "utf8"))).toBe(schemasText);
   });

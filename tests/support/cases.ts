@@ -1,7 +1,7 @@
 /**
  * Runtime-neutral test cases. Behaviour tests are written once as lists of
- * cases that assert with `node:assert/strict`; `bun test` registers them
- * through `registerBunCases` and `deno test` through its own registrar, so
+ * cases that assert with `node:assert/strict`. `bun test` registers them
+ * through `registerBunCases` and `deno test` through `registerDenoCases`, so
  * both runtimes run the same source.
  */
 
