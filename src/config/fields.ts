@@ -20,6 +20,9 @@ export interface SchemaContext {
 export function describe(value: unknown): string {
   if (value === null) return "an empty value";
   if (Array.isArray(value)) return "a list";
+  // The yaml library turns `!!binary` into a Uint8Array and `!!timestamp` into a Date.
+  if (value instanceof Uint8Array) return "binary data";
+  if (value instanceof Date) return "a timestamp";
   if (typeof value === "object") return "a mapping";
   if (typeof value === "string") return JSON.stringify(value);
   return String(value);
@@ -167,13 +170,30 @@ export function text(validForm: string) {
  * bad value, never the value, because a token must not appear in any output.
  */
 export function token() {
-  return v.string((issue) => {
+  const typed = v.string((issue) => {
     const input = issue.input;
     if (input === undefined) return "is required (a token string)";
 
     const kind = typeof input === "object" ? describe(input) : `a ${typeof input}`;
     return `is ${kind}, not a token string (quote the value, e.g. token: "...")`;
   });
+  return v.pipe(typed, v.check((value) => isTokenText(value), TOKEN_TEXT_MESSAGE));
+}
+
+/**
+ * Message for a token that `isTokenText` rejects. Like every token message,
+ * it never contains the value.
+ */
+export const TOKEN_TEXT_MESSAGE =
+  "contains a space, a control character or a non-ASCII character (a token is sent in an HTTP Authorization header, so use printable ASCII only)";
+
+/**
+ * Reports whether a token is empty or only printable ASCII (0x21 to 0x7E).
+ * A space, line break or other control character would make every request
+ * that carries the token fail, or let it add a header of its own.
+ */
+export function isTokenText(value: string): boolean {
+  return /^[\x21-\x7e]*$/.test(value);
 }
 
 export function flag() {
@@ -206,6 +226,16 @@ export function slicerUrl(context: SchemaContext) {
         );
         if (problem !== undefined) {
           addIssue({ message: problem });
+          return NEVER;
+        }
+        // Relight appends API paths to this URL, and a query string here
+        // would be printed and logged, so a token passed in it would leak.
+        if (/[?#]/.test(value)) {
+          const redacted = describe(redactUserinfo(value).replace(/([?#]).*$/s, "$1<redacted>"));
+          addIssue({
+            message:
+              `${redacted} has a query string or fragment, which is not supported (remove it, and put the Slicer API token in slicer.token or slicer.token_file)`,
+          });
           return NEVER;
         }
         return { url: value.replace(/\/+$/, "") };

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import type { Problem } from "./document.ts";
-import { path, type SchemaContext } from "./fields.ts";
+import { isTokenText, path, type SchemaContext, TOKEN_TEXT_MESSAGE } from "./fields.ts";
 
 /** The Slicer token read from the file, and problems reading it. */
 export interface SlicerToken {
@@ -42,7 +42,7 @@ export function readSlicerToken(data: unknown, context: SchemaContext): SlicerTo
   return { token: read.token, tokenFile, problems: [] };
 }
 
-/** Reads a token file, dropping trailing newlines. */
+/** Reads a token file, dropping trailing newlines and rejecting text `isTokenText` rejects. */
 export function readTokenFile(path: string): { token: string } | { error: string } {
   let content: string;
   try {
@@ -59,6 +59,7 @@ export function readTokenFile(path: string): { token: string } | { error: string
 
   const token = content.replace(/[\r\n]+$/, "");
   if (token === "") return { error: `"${path}" is empty (it must contain the token)` };
+  if (!isTokenText(token)) return { error: `the token in "${path}" ${TOKEN_TEXT_MESSAGE}` };
   return { token };
 }
 

@@ -197,6 +197,36 @@ const cases: ErrorCase[] = [
       'relight.yaml:4:10: admin.token: is a number, not a token string (quote the value, e.g. token: "...")',
   },
   {
+    name: "token with line break not shown",
+    yaml: 'slicer:\n  url: /s.sock\n  token: "hunter 2\\r\\nX-Evil: 1"\n',
+    error:
+      "relight.yaml:3:10: slicer.token: contains a space, a control character or a non-ASCII character (a token is sent in an HTTP Authorization header, so use printable ASCII only)",
+  },
+  {
+    name: "admin token with space not shown",
+    yaml: `${SLICER}admin:\n  token: "open sesame"\n`,
+    error:
+      "relight.yaml:4:10: admin.token: contains a space, a control character or a non-ASCII character (a token is sent in an HTTP Authorization header, so use printable ASCII only)",
+  },
+  {
+    name: "binary token named as binary",
+    yaml: "slicer:\n  url: /s.sock\n  token: !!binary aGVsbG8=\n",
+    error:
+      'relight.yaml:3:19: slicer.token: is binary data, not a token string (quote the value, e.g. token: "...")',
+  },
+  {
+    name: "slicer url with query string",
+    yaml: 'slicer:\n  url: "http://127.0.0.1:8081/?token=s3cret"\n',
+    error:
+      'relight.yaml:2:8: slicer.url: "http://127.0.0.1:8081/?<redacted>" has a query string or fragment, which is not supported (remove it, and put the Slicer API token in slicer.token or slicer.token_file)',
+  },
+  {
+    name: "slicer url with fragment",
+    yaml: 'slicer:\n  url: "http://127.0.0.1:8081/api#s3cret"\n',
+    error:
+      'relight.yaml:2:8: slicer.url: "http://127.0.0.1:8081/api#<redacted>" has a query string or fragment, which is not supported (remove it, and put the Slicer API token in slicer.token or slicer.token_file)',
+  },
+  {
     name: "admin on a public address without token",
     yaml: `${SLICER}admin:\n  listen: 0.0.0.0:9090\n`,
     error:

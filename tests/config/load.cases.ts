@@ -276,6 +276,21 @@ describe("config token file", () => {
   });
 });
 
+describe("config token file checks", () => {
+  test("token with space is an error", () => {
+    const path = join(dir, "spaced-token");
+    writeFileSync(path, "hunter 2\n");
+    let message = "";
+    try {
+      load(`slicer:\n  url: /s.sock\n  token_file: ${path}\n`);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assertIncludes(message, `slicer.token_file: the token in "${path}" contains a space`);
+    assertExcludes(message, "hunter");
+  });
+});
+
 describe("loadConfig", () => {
   test("missing file", async () => {
     const path = join(dir, "absent.yaml");
