@@ -60,6 +60,21 @@ const rejectedMethods: ReadonlyMap<string, number> = new Map([
   ["TRACE", 405],
 ]);
 
+/**
+ * Methods that the Fetch standard forbids in a request (its "forbidden
+ * method" list, matched case-insensitively), so the upstream fetch would
+ * throw on them. Method names are case-sensitive (RFC 9110 section 9.1), so
+ * `trace` or `TRACK` is a method Relight does not know, and gets 501.
+ */
+const fetchForbiddenMethods: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** Returns the status for a method that never reaches an app, or undefined for any other. */
+function rejectedStatusFor(method: string): number | undefined {
+  const status = rejectedMethods.get(method);
+  if (status !== undefined) return status;
+  return fetchForbiddenMethods.has(method.toUpperCase()) ? 501 : undefined;
+}
+
 /** Result of finding the VM for a request: a VM, or the status to respond with. */
 type Resolution = { vm: Vm; route: SiteRoute } | { status: number; route?: SiteRoute };
 
@@ -162,12 +177,12 @@ export async function handleRequest(
 ): Promise<Response> {
   const exchange = new Exchange(state, request, context);
 
-  const rejectedStatus = rejectedMethods.get(request.method);
+  const rejectedStatus = rejectedStatusFor(request.method);
   if (rejectedStatus !== undefined) {
     log.debug("method rejected", { method: request.method });
     const response = failWith(request, rejectedStatus, exchange);
     // After a CONNECT the client may send tunnel bytes that are no HTTP request.
-    if (request.method === "CONNECT") response.headers.set("connection", "close");
+    if (request.method.toUpperCase() === "CONNECT") response.headers.set("connection", "close");
     return response;
   }
 

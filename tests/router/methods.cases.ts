@@ -1,7 +1,8 @@
 /**
- * Requests the router rejects before routing: CONNECT and TRACE, and an
- * absolute-form target whose host differs from `Host`. Checked over raw TCP,
- * because fetch can send neither CONNECT nor an absolute-form target.
+ * Requests the router rejects before routing: CONNECT, TRACE and TRACK in
+ * any spelling, and an absolute-form target whose host differs from `Host`.
+ * Checked over raw TCP, because fetch can send neither these methods nor an
+ * absolute-form target.
  */
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -101,6 +102,30 @@ export const methodCases: CaseGroup = {
         assert.doesNotMatch(response, /\r\nallow:/i);
         assert.match(response, /\r\n\r\nMethod Not Allowed\n$/);
         assert.equal(await sim.countCalls("resume"), 0, "resume calls");
+        assert.equal((await sim.vmByTag("sleepy")).status, "Paused");
+      },
+    },
+    {
+      name: "fetch-forbidden methods in any case",
+      async run() {
+        // Deno's fetch rejects these names case-insensitively, so each would
+        // otherwise wake the VM and end in a 502.
+        for (const method of ["trace", "Trace", "TRACK", "track", "connect"]) {
+          await sim.clearCalls();
+          const response = await exchangeRaw(
+            `${method} / HTTP/1.1\r\nHost: sleepy\r\nConnection: close\r\n\r\n`,
+          );
+
+          if (runtime.name === "deno") {
+            assert.equal(statusLine(response), "HTTP/1.1 501 Not Implemented", method);
+            assert.doesNotMatch(response, /\r\nallow:/i, method);
+          } else {
+            // Bun 1.4.5's parser closes the connection on any method it does
+            // not know, before the handler runs.
+            assert.equal(response, "", method);
+          }
+          assert.equal(await sim.countCalls("resume"), 0, `resume calls for ${method}`);
+        }
         assert.equal((await sim.vmByTag("sleepy")).status, "Paused");
       },
     },
