@@ -46,7 +46,10 @@ export function checkAskConfig(config: Config): { errors: string[]; notes: strin
   return { errors: [], notes: warning === undefined ? [] : [`warning: ${warning}`] };
 }
 
-/** Builds the ask server's handler over the router's state. */
+/**
+ * Builds the ask server's handler over the router's state. It reads only the
+ * `domain` query parameter and ignores the caller's Host header.
+ */
 export function createAskHandler(state: RouterState): RequestHandler {
   return async (request) => {
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -60,6 +63,12 @@ export function createAskHandler(state: RouterState): RequestHandler {
     const query = queryStart === -1 ? "" : target.slice(queryStart + 1);
     const domain = new URLSearchParams(query).get("domain");
     if (domain === null || domain === "") return plain(400, "missing domain parameter");
+
+    // The ask protocol sends a bare hostname. `normalizeHost` parses a Host
+    // header and would drop a port, so a port or IPv6 literal is rejected here.
+    if (domain.includes(":") || domain.startsWith("[")) {
+      return plain(400, "invalid domain parameter: expected a hostname without port");
+    }
 
     let hostname: string;
     try {

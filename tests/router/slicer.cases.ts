@@ -259,6 +259,20 @@ export const slicerCases: CaseGroup = {
           assert.equal(await ask(""), 400);
           assert.equal(await ask("?domain=bad..name"), 400);
 
+          // The ask protocol sends a bare hostname, so any other authority
+          // part is invalid, even around a name that routes.
+          const authorityForms = [
+            "asked.apps.example.com:99",
+            "asked.apps.example.com:",
+            "user@asked.apps.example.com",
+            "asked.apps.example.com/path",
+            "http://asked.apps.example.com",
+            "[::1]",
+          ];
+          for (const domain of authorityForms) {
+            assert.equal(await ask(`?domain=${encodeURIComponent(domain)}`), 400, domain);
+          }
+
           // The ask server reads only its query, whatever Host the caller sends.
           const askPort = relight.askAddress?.port ?? 0;
           const query = "/?domain=asked.apps.example.com";
