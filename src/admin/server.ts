@@ -187,6 +187,26 @@ export function createAdminApp(options: AdminOptions): Hono<AdminEnv> {
     return c.json({ status: "rejected", errors: result.errors }, 422);
   });
 
+  // RFC 9110 section 15.5.6: a known path with another method gets 405 and
+  // `Allow`. Hono answers HEAD through the GET route.
+  const allowedMethods: ReadonlyArray<[path: string, allow: string]> = [
+    ["/healthz", "GET, HEAD"],
+    ["/metrics", "GET, HEAD"],
+    ["/status", "GET, HEAD"],
+    ["/vms/:hostname/wake", "POST"],
+    ["/vms/:hostname/pause", "POST"],
+    ["/reload", "POST"],
+  ];
+  for (const [path, allow] of allowedMethods) {
+    app.all(path, (c) => {
+      c.header("allow", allow);
+      return c.json(
+        { error: `method not allowed: ${c.req.method} ${c.req.path} (use ${allow})` },
+        405,
+      );
+    });
+  }
+
   app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${c.req.path}` }, 404));
 
   app.onError((error, c) => {

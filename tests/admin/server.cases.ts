@@ -175,7 +175,7 @@ export const serverCases: CaseGroup = {
         assert.match(((await missing.json()) as { error: string }).error, /nope-9/);
 
         const get = await fetch(`${base}/vms/blog-1/wake`);
-        assert.equal(get.status, 404);
+        assert.equal(get.status, 405);
         await get.body?.cancel();
         assert.deepEqual(router.calls, ["wake blog-1", "wake nope-9"]);
       },
@@ -234,6 +234,35 @@ export const serverCases: CaseGroup = {
           status: "rejected",
           errors: ["relight.yaml:3:1: listen: invalid address"],
         });
+      },
+    },
+    {
+      name: "wrong method gets 405 with Allow",
+      async run() {
+        const { base, router } = start();
+        const cases: Array<[method: string, path: string, allow: string]> = [
+          ["GET", "/reload", "POST"],
+          ["PUT", "/reload", "POST"],
+          ["GET", "/vms/blog-1/wake", "POST"],
+          ["DELETE", "/vms/blog-1/pause", "POST"],
+          ["POST", "/status", "GET, HEAD"],
+          ["POST", "/metrics", "GET, HEAD"],
+          ["POST", "/healthz", "GET, HEAD"],
+        ];
+        for (const [method, path, allow] of cases) {
+          const { status, body } = await send(base, method, path, {});
+          assert.equal(status, 405, `${method} ${path}`);
+          assert.match(String(body["error"]), /method not allowed/, `${method} ${path}`);
+
+          const response = await fetch(`${base}${path}`, { method });
+          await response.body?.cancel();
+          assert.equal(response.headers.get("allow"), allow, `${method} ${path}`);
+        }
+        assert.deepEqual(router.calls, [], "router calls");
+
+        const unknown = await fetch(`${base}/nothing`);
+        await unknown.body?.cancel();
+        assert.equal(unknown.status, 404, "unknown path");
       },
     },
     {
