@@ -52,9 +52,6 @@ const maxPollDelayMs = 500;
 /** Time allowed for one TCP connect to the app port, in ms. */
 const probeTimeoutMs = 1000;
 
-/** HTTP statuses that mean this daemon has no relaunch call. */
-const relaunchUnsupportedStatuses = new Set([404, 405, 501]);
-
 function stateFor(status: NodeStatus): VmState {
   return status;
 }
@@ -366,13 +363,14 @@ export class Vm {
       await this.#env.slicer.relaunch(this.hostname);
     } catch (error) {
       this.#setState("stopped");
-      if (error instanceof SlicerStatusError && relaunchUnsupportedStatuses.has(error.status)) {
+      // Any error status means slicerd did not relaunch the VM: it has no
+      // relaunch call (404, 405, 501), the VM is busy (409), or slicerd is
+      // overloaded (503). The VM stays stopped, and a client may retry.
+      if (error instanceof SlicerStatusError) {
         throw new WakeError(
           "stopped",
-          `${this.hostname} is stopped and slicerd cannot relaunch it`,
-          {
-            cause: error,
-          },
+          `${this.hostname} is stopped and slicerd cannot relaunch it: ${error.message}`,
+          { cause: error },
         );
       }
       throw toWakeError(error, "resume_failed", `relaunch of ${this.hostname} failed`);

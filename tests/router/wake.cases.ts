@@ -180,15 +180,21 @@ export const wakeCases: CaseGroup = {
       },
     },
     {
-      name: "stopped VM without relaunch gives 503",
+      name: "failed relaunch gives 503",
       async run() {
-        await sim.createVm("apps", ["tombstone"], "Stopped");
+        const vm = await sim.createVm("apps", ["tombstone"], "Stopped");
         await withRelight(config(), async ({ get }) => {
-          await sim.failNext("relaunch", 1, 404);
-          const response = await get("tombstone");
-          await response.text();
-          assert.equal(response.status, 503);
-          assert.ok(response.headers.has("retry-after"), "Retry-After missing");
+          // 404 means slicerd has no relaunch call; 409 and 503 are a busy VM
+          // or daemon. Each leaves the VM stopped, so the client may retry.
+          for (const status of [404, 409, 500, 503]) {
+            await sim.failNext("relaunch", 1, status);
+            const response = await get("tombstone");
+            await response.text();
+            assert.equal(response.status, 503, `relaunch ${status}`);
+            assert.ok(response.headers.has("retry-after"), `Retry-After after relaunch ${status}`);
+          }
+          assert.equal(await sim.countCalls("relaunch", vm.hostname), 4, "relaunch calls");
+          assert.equal((await sim.getVm(vm.hostname)).status, "Stopped");
         });
       },
     },
