@@ -16,6 +16,7 @@ import { createRouterHandler, type RouterState } from "./app/router.ts";
 import { createAskHandler, logAskWarnings } from "./ask.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config, ListenAddress, SiteConfig, TlsConfig } from "./config/types.ts";
+import { bindListener } from "./listen-error.ts";
 import { getLogger } from "./log.ts";
 import {
   configureLogging,
@@ -177,7 +178,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   const plainHandler: RequestHandler = (request, context) =>
     https?.handlePlainHttp(request) ?? routerHandler(request, context);
   const startHttps = (tls: TlsConfig) =>
-    new HttpsService(tls, {
+    HttpsService.start(tls, {
       handler: httpsRouterHandler,
       observer,
       routes: (name) => routesToVm(fleet, sites, name),
@@ -199,16 +200,21 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   fleet.start();
 
   const serveRouter = (listen: ListenAddress) =>
-    runtime.serve({
-      hostname: listen.hostname,
-      port: listen.port,
-      handler: plainHandler,
-      // Streams such as server-sent events may be quiet for long; the
-      // proxy's own handling of client disconnects bounds each request.
-      idleTimeout: 0,
-    });
+    bindListener("listen", listen, () =>
+      runtime.serve({
+        hostname: listen.hostname,
+        port: listen.port,
+        handler: plainHandler,
+        // Streams such as server-sent events may be quiet for long; the
+        // proxy's own handling of client disconnects bounds each request.
+        idleTimeout: 0,
+      }));
   const serveAsk = (listen: ListenAddress) =>
-    runtime.serve({ hostname: listen.hostname, port: listen.port, handler: askHandler });
+    bindListener(
+      "ask.listen",
+      listen,
+      () => runtime.serve({ hostname: listen.hostname, port: listen.port, handler: askHandler }),
+    );
 
   let router: RunningServer;
   let ask: RunningServer | undefined;
@@ -221,7 +227,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   try {
     ask = config.ask ? serveAsk(config.ask.listen) : undefined;
     logAskWarnings(config);
-    https = config.tls ? startHttps(config.tls) : undefined;
+    https = config.tls ? await startHttps(config.tls) : undefined;
   } catch (error) {
     fleet.stop();
     await Promise.all([router.stop(true), ask?.stop(true)]);
@@ -356,9 +362,9 @@ export async function startRelight(config: Config, options: RelightOptions = {})
         // Before the swap, because an unusable certificate file rejects the
         // reload before anything else has changed.
         if (next.tls && https) {
-          https.apply(next.tls);
+          await https.apply(next.tls);
         } else if (next.tls) {
-          https = startHttps(next.tls);
+          https = await startHttps(next.tls);
         } else if (https) {
           const old = https;
           https = undefined;

@@ -4,6 +4,7 @@
  * The token and the health threshold change in place.
  */
 import type { Config, ListenAddress } from "../config/types.ts";
+import { bindListener } from "../listen-error.ts";
 import { getLogger } from "../log.ts";
 import type { RunningServer } from "../runtime/index.ts";
 import type { RelightMetrics } from "./metrics.ts";
@@ -70,7 +71,11 @@ export class AdminService {
     if (admin === undefined) {
       next = undefined;
     } else if (this.#listen === undefined || !sameAddress(admin.listen, this.#listen)) {
-      next = startAdminServer(admin.listen, this.#options);
+      next = bindListener(
+        "admin.listen",
+        admin.listen,
+        () => startAdminServer(admin.listen, this.#options),
+      );
     }
 
     return {

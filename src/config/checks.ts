@@ -1,4 +1,5 @@
 /** Rules that span several keys of relight.yaml. */
+import { isIP } from "node:net";
 import * as v from "valibot";
 import type { KeyPath, Problem } from "./document.ts";
 import { listenAddress, sitePattern } from "./fields.ts";
@@ -112,7 +113,11 @@ function checkAdminToken(data: unknown, report: Report): void {
   );
 }
 
-/** Rejects two listeners on the same address; port 0 (any free port) never clashes. */
+/**
+ * Rejects two listeners whose addresses overlap on one port: the same
+ * address, a wildcard address (0.0.0.0 or ::) beside any other, or
+ * localhost beside 127.0.0.1 or ::1. Port 0 (any free port) never clashes.
+ */
 function checkListenersDistinct(data: unknown, report: Report): void {
   const ask = field(data, "ask");
   const admin = field(data, "admin");
@@ -130,19 +135,53 @@ function checkListenersDistinct(data: unknown, report: Report): void {
     ],
   ];
 
-  const used = new Map<string, string>();
+  const used: { key: string; address: ListenAddress }[] = [];
   for (const [path, value] of listeners) {
     const address: ListenAddress | undefined = parseValue(listenAddress(), value);
     if (address === undefined || address.port === 0) continue;
 
     const text = formatListenAddress(address);
-    const owner = used.get(text);
-    if (owner !== undefined) {
-      report(path, `"${text}" is already used by ${owner} (pick another port)`);
+    const owner = used.find((other) => addressesOverlap(address, other.address));
+    if (owner === undefined) {
+      used.push({ key: path.join("."), address });
+    } else if (formatListenAddress(owner.address) === text) {
+      report(path, `"${text}" is already used by ${owner.key} (pick another port)`);
     } else {
-      used.set(text, path.join("."));
+      const ownerText = formatListenAddress(owner.address);
+      report(
+        path,
+        `"${text}" overlaps ${owner.key} "${ownerText}" on port ${address.port} (pick another port)`,
+      );
     }
   }
+}
+
+/** Reports whether binding both addresses would claim the same port on some interface. */
+function addressesOverlap(a: ListenAddress, b: ListenAddress): boolean {
+  if (a.port !== b.port) return false;
+
+  const hostsA = boundHosts(a.hostname);
+  const hostsB = boundHosts(b.hostname);
+  if (hostsA.includes(WILDCARD) || hostsB.includes(WILDCARD)) return true;
+  return hostsA.some((host) => hostsB.includes(host));
+}
+
+const WILDCARD = "*";
+
+/**
+ * Returns the addresses a listen hostname binds: `WILDCARD` for 0.0.0.0 and
+ * ::, both loopback addresses for localhost, and the lowercased host
+ * otherwise. Other hostnames are not resolved, so two names for one
+ * address are not detected.
+ */
+function boundHosts(hostname: string): string[] {
+  const host = hostname.toLowerCase();
+  if (host === "localhost") return ["127.0.0.1", "::1"];
+  if (isIP(host) !== 6) return host === "0.0.0.0" ? [WILDCARD] : [host];
+
+  // The URL parser writes an IPv6 address in its shortest form, so "0:0::0" becomes "::".
+  const canonical = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  return canonical === "::" ? [WILDCARD] : [canonical];
 }
 
 function checkSitesDistinct(data: unknown, report: Report): void {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { loadConfig } from "../../src/config/index.ts";
 import { type Relight, startRelight } from "../../src/relight.ts";
+import { runtime } from "../../src/runtime/index.ts";
 import { TempDir } from "./support.ts";
 
 const dir = new TempDir();
@@ -68,6 +69,37 @@ describe("POST /reload with a bad file", () => {
     expect(status).toBe(422);
     expect(body).toContain("slicer.url: ");
     expect(body).not.toContain(SECRET);
+  });
+
+  test("busy ask port names ask.listen", async () => {
+    const busy = runtime.serve({ hostname: "127.0.0.1", port: 0, handler: () => new Response() });
+    try {
+      const { body } = await reloadWith(configText(`ask:\n  listen: 127.0.0.1:${busy.port}\n`));
+      const { errors } = JSON.parse(body) as { errors: string[] };
+      expect(errors).toEqual([
+        `failed to bind ask.listen "127.0.0.1:${busy.port}": Failed to start server. Is port ${busy.port} in use?`,
+      ]);
+    } finally {
+      await busy.stop(true);
+    }
+  });
+
+  test("busy admin port names admin.listen", async () => {
+    const busy = runtime.serve({ hostname: "127.0.0.1", port: 0, handler: () => new Response() });
+    try {
+      const { body } = await reloadWith(
+        configText("").replace(
+          "admin:\n  listen: 127.0.0.1:0",
+          `admin:\n  listen: 127.0.0.1:${busy.port}`,
+        ),
+      );
+      const { errors } = JSON.parse(body) as { errors: string[] };
+      expect(errors).toEqual([
+        `failed to bind admin.listen "127.0.0.1:${busy.port}": Failed to start server. Is port ${busy.port} in use?`,
+      ]);
+    } finally {
+      await busy.stop(true);
+    }
   });
 
   test("valid file reloads after rejections", async () => {

@@ -93,6 +93,21 @@ describe("relight run", () => {
     expect(relight.stderr).toStartWith(`${path}:3:9: listen: "nowhere" is not a listen address`);
   });
 
+  test("busy admin port names admin.listen", async () => {
+    const busy = runtime.serve({ hostname: "127.0.0.1", port: 0, handler: () => new Response() });
+    try {
+      const text = `${configText("127.0.0.1:0")}admin:\n  listen: 127.0.0.1:${busy.port}\n`;
+      const relight = new RelightProcess(["--config", dir.write("busy-admin.yaml", text)]);
+
+      expect(await relight.exited).toBe(1);
+      expect(relight.stderr).toContain(
+        `relight: failed to start: failed to bind admin.listen "127.0.0.1:${busy.port}"`,
+      );
+    } finally {
+      await busy.stop(true);
+    }
+  });
+
   test("busy port exits 1", async () => {
     const busy = runtime.serve({
       hostname: "127.0.0.1",
@@ -104,7 +119,9 @@ describe("relight run", () => {
       const relight = new RelightProcess(["--config", path]);
 
       expect(await relight.exited).toBe(1);
-      expect(relight.stderr).toContain("relight: failed to start:");
+      expect(relight.stderr).toContain(
+        `relight: failed to start: failed to bind listen "127.0.0.1:${busy.port}"`,
+      );
     } finally {
       await busy.stop(true);
     }

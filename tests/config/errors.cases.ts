@@ -239,6 +239,30 @@ const cases: ErrorCase[] = [
       'relight.yaml:5:11: ask.listen: "127.0.0.1:8080" is already used by listen (pick another port)',
   },
   {
+    name: "wildcard listen overlaps admin",
+    yaml: `${SLICER}listen: ":9191"\nadmin:\n  listen: 127.0.0.1:9191\n`,
+    error:
+      'relight.yaml:5:11: admin.listen: "127.0.0.1:9191" overlaps listen "0.0.0.0:9191" on port 9191 (pick another port)',
+  },
+  {
+    name: "localhost overlaps 127.0.0.1",
+    yaml: `${SLICER}listen: localhost:8080\nask:\n  listen: 127.0.0.1:8080\n`,
+    error:
+      'relight.yaml:5:11: ask.listen: "127.0.0.1:8080" overlaps listen "localhost:8080" on port 8080 (pick another port)',
+  },
+  {
+    name: "localhost overlaps ::1",
+    yaml: `${SLICER}listen: "[::1]:8080"\nask:\n  listen: localhost:8080\n`,
+    error:
+      'relight.yaml:5:11: ask.listen: "localhost:8080" overlaps listen "[::1]:8080" on port 8080 (pick another port)',
+  },
+  {
+    name: "tls wildcard overlaps listen",
+    yaml: `${SLICER}listen: 127.0.0.1:8443\ntls:\n  listen: "[::]:8443"\n  acme: {}\n`,
+    error:
+      'relight.yaml:5:11: tls.listen: "[::]:8443" overlaps listen "127.0.0.1:8443" on port 8443 (pick another port)',
+  },
+  {
     name: "bad log level",
     yaml: `${SLICER}log:\n  level: verbose\n`,
     error:

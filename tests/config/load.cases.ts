@@ -178,6 +178,15 @@ describe("config values", () => {
     });
   });
 
+  test("listeners on distinct addresses", () => {
+    const config = load(
+      `${SLICER}listen: localhost:8080\nask:\n  listen: 127.0.0.2:8080\nadmin:\n  listen: "[::1]:9090"\ntls:\n  listen: 127.0.0.1:9090\n  acme: {}\n`,
+    );
+    assert.equal(config.ask?.listen.hostname, "127.0.0.2");
+    assert.equal(config.admin?.listen.hostname, "::1");
+    assert.equal(config.tls?.listen.hostname, "127.0.0.1");
+  });
+
   test("admin default listen", () => {
     const config = load(`${SLICER}admin: {}\n`);
     assert.deepEqual(config.admin, { listen: { hostname: "127.0.0.1", port: 9090 } });
