@@ -36,6 +36,10 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
       options: OPTIONS,
     });
   } catch (error) {
+    const unknown = findUnknownOption(args);
+    if (unknown !== undefined) {
+      throw new UsageError(`unknown option ${unknown} (see relight --help)`);
+    }
     throw new UsageError(`${(error as Error).message} (run relight --help for usage)`);
   }
 
@@ -70,4 +74,22 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
     configPath: values.config ?? DEFAULT_CONFIG_PATH,
     json: values.json ?? false,
   };
+}
+
+/**
+ * Returns the first option in `args` that `OPTIONS` lacks, as written (such
+ * as `--x` or `-z`). The strict parser's own message for it suggests passing
+ * a positional argument after `--`, which no command accepts.
+ */
+function findUnknownOption(args: readonly string[]): string | undefined {
+  const { tokens } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options: OPTIONS,
+  });
+  const known: readonly string[] = Object.keys(OPTIONS);
+  const unknown = tokens.find((token) => token.kind === "option" && !known.includes(token.name));
+  return unknown?.kind === "option" ? unknown.rawName : undefined;
 }

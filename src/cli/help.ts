@@ -1,5 +1,8 @@
 /** The `relight --help` text. */
+import { stopSignalRepeatWindowMs } from "../admin/lifecycle.ts";
 import { DEFAULT_CONFIG_PATH } from "./args.ts";
+
+const repeatWindow = `${stopSignalRepeatWindowMs / 1000} s`;
 
 export const HELP = `Relight: scale-to-zero HTTP edge router for SlicerVM hosts.
 
@@ -22,6 +25,8 @@ Options:
 Signals (while running):
   SIGHUP              Re-read the config file; an invalid file is logged and the old config kept
   SIGTERM, SIGINT     Stop accepting connections, let requests finish for up to
-                      shutdown_timeout (default 30s), then exit 0; a second signal exits at once
+                      shutdown_timeout (default 30s), then exit 0. Another SIGTERM or SIGINT
+                      more than ${repeatWindow} after the first exits at once with code 1, and
+                      one within ${repeatWindow} is ignored as a copy of the first
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`;

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { stopSignalRepeatWindowMs } from "../../src/admin/lifecycle.ts";
 import { OPTIONS, parseCommandLine } from "../../src/cli/args.ts";
 import { configChecks } from "../../src/cli/check.ts";
 import { main } from "../../src/cli/main.ts";
@@ -69,10 +70,20 @@ describe("relight usage", () => {
     expect(help).toContain("shutdown_timeout (default 30s)");
   });
 
+  test("help states the signal repeat window", async () => {
+    const { output } = await run(["--help"]);
+    const help = output.stdout.join("\n").replace(/\s+/g, " ");
+    const window = `${stopSignalRepeatWindowMs / 1000} s`;
+    expect(help).toContain(`more than ${window} after the first exits at once with code 1`);
+    expect(help).toContain(`one within ${window} is ignored`);
+  });
+
   const usageErrors: [string[], string][] = [
     [["bogus"], 'relight: unknown command "bogus"'],
     [["check", "extra"], 'relight: unexpected argument "extra"'],
-    [["--nope"], "relight: Unknown option '--nope'"],
+    [["--nope"], "relight: unknown option --nope (see relight --help)"],
+    [["check", "-z"], "relight: unknown option -z (see relight --help)"],
+    [["--nope=1"], "relight: unknown option --nope (see relight --help)"],
     [["check", "--json"], "relight: --json applies only to relight status"],
     [["check", "--config"], "relight: Option '-c, --config <value>' argument missing"],
   ];
