@@ -143,9 +143,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   if (options.controlHttp) {
     simulator.controlUrl = formatUrl(options.controlHttp.hostname, controlListeners[0]?.port);
   }
+  // Only the listeners that are set, so a socket-only simulator logs no `url=undefined`.
   logger.info("simulator started", {
-    socket: options.socketPath,
-    url: simulator.url,
+    ...(simulator.socketPath === undefined ? {} : { socket: simulator.socketPath }),
+    ...(simulator.url === undefined ? {} : { url: simulator.url }),
+    ...(simulator.controlUrl === undefined ? {} : { control: simulator.controlUrl }),
     vms: registry.vms().length,
   });
   return simulator;

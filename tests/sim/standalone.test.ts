@@ -118,6 +118,11 @@ describe("stand-alone simulator", () => {
     const response = await fetch("http://localhost/nodes?tag=hello", { unix: running.socketPath });
     const nodes = (await response.json()) as { hostname: string }[];
     expect(nodes.map((node) => node.hostname)).toEqual(["apps-1"]);
+
+    const started = running.output().split("\n").find((line) => line.includes("simulator started"));
+    expect(started).toContain(`socket=${running.socketPath}`);
+    expect(started).toContain(`control=${new URL(running.controlUrl).origin}`);
+    expect(started).not.toContain("undefined");
     running.child.kill("SIGTERM");
     await exited(running.child);
   }, 20_000);
