@@ -394,7 +394,19 @@ export class Vm {
         this.#setState("unknown");
         throw new WakeError("cancelled", `wake of ${this.hostname} cancelled by shutdown`);
       }
-      const node = await this.#checkNode();
+      const node = await this.#checkNode(deadline);
+      if (node === statusCheckTimedOut) {
+        // One hung status call does not make slicerd unreachable, because
+        // the resume may have been accepted, so polling goes on until the
+        // wake's own deadline.
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) {
+          this.#setState("unknown");
+          throw new WakeError("timeout", `${this.hostname} was not ready within the wake timeout`);
+        }
+        await sleep(Math.min(delay, remaining), closed);
+        continue;
+      }
       if (node === undefined) {
         this.#setState("unknown");
         throw new WakeError("resume_failed", `${this.hostname} no longer exists`);
@@ -431,12 +443,36 @@ export class Vm {
     }
   }
 
-  async #checkNode(): Promise<SlicerNode | undefined> {
+  /**
+   * Reads the VM's entry from slicerd, waiting no later than `deadline`.
+   * Returns `statusCheckTimedOut` when the call timed out or `deadline`
+   * passed first, and throws `WakeError` for any other failure.
+   */
+  async #checkNode(deadline: number): Promise<SlicerNode | undefined | typeof statusCheckTimedOut> {
+    const check = this.#env.checkNode(this.hostname);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadlinePassed = new Promise<typeof statusCheckTimedOut>((resolve) => {
+      timer = setTimeout(
+        () => resolve(statusCheckTimedOut),
+        Math.max(0, deadline - performance.now()),
+      );
+    });
     try {
-      return await this.#env.checkNode(this.hostname);
+      return await Promise.race([check, deadlinePassed]);
     } catch (error) {
+      if (isTimeout(error)) {
+        log.debug("vm status check timed out, polling again", {
+          vm: this.hostname,
+          error: String(error),
+        });
+        return statusCheckTimedOut;
+      }
       if (this.#state === "resuming") this.#setState("unknown");
       throw toWakeError(error, "resume_failed", `status check of ${this.hostname} failed`);
+    } finally {
+      clearTimeout(timer);
+      // A check still running after the deadline ends on its own timeout.
+      check.catch(() => undefined);
     }
   }
 
@@ -469,6 +505,16 @@ export class Vm {
       });
     }
   }
+}
+
+/** Result of a status check that timed out, which a wake retries. */
+const statusCheckTimedOut = Symbol("status check timed out");
+
+/** True for a slicerd call that was sent but got no response within the request timeout. */
+function isTimeout(error: unknown): boolean {
+  if (!(error instanceof SlicerUnreachableError)) return false;
+  const cause = error.cause;
+  return cause instanceof DOMException && cause.name === "TimeoutError";
 }
 
 function toWakeError(

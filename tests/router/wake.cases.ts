@@ -23,6 +23,24 @@ function config(wakeTimeoutMs = 10_000) {
   return testConfig(sim.socketPath, { sites: [catchAllSite({ wakeTimeoutMs })] });
 }
 
+/** Time limit of one slicerd call in the hung-status cases, in ms, well under their wake_timeout. */
+const shortRequestTimeoutMs = 200;
+
+function hungStatusConfig(wakeTimeoutMs: number) {
+  const base = config(wakeTimeoutMs);
+  return { ...base, slicer: { ...base.slicer, requestTimeoutMs: shortRequestTimeoutMs } };
+}
+
+/** Makes the simulator hold every `GET /nodes` open until `on` is false, which releases them. */
+async function hangNodes(on: boolean): Promise<void> {
+  const response = await fetch(`${sim.controlUrl}hang`, {
+    method: "PUT",
+    body: JSON.stringify({ endpoint: "nodes", on }),
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
 export const wakeCases: CaseGroup = {
   name: "router wake",
   async beforeAll() {
@@ -195,6 +213,57 @@ export const wakeCases: CaseGroup = {
           }
           assert.equal(await sim.countCalls("relaunch", vm.hostname), 4, "relaunch calls");
           assert.equal((await sim.getVm(vm.hostname)).status, "Stopped");
+        });
+      },
+    },
+    {
+      name: "hung status call keeps polling",
+      async run() {
+        const vm = await sim.createVm("apps", ["stalled"], "Paused");
+        await withRelight(hungStatusConfig(5000), async ({ get }) => {
+          await hangNodes(true);
+          try {
+            const pending = get("stalled");
+            await waitFor(
+              async () => (await sim.countCalls("resume", vm.hostname)) === 1,
+              "the resume call",
+            );
+            // Long enough for at least two status calls to time out.
+            await sleep(shortRequestTimeoutMs * 2.5);
+            await hangNodes(false);
+
+            const response = await pending;
+            assert.equal(response.status, 200);
+            assert.match(await response.text(), new RegExp(vm.hostname));
+          } finally {
+            await hangNodes(false);
+          }
+        });
+      },
+    },
+    {
+      name: "hung status calls end at wake_timeout",
+      async run() {
+        await sim.createVm("apps", ["frozen"], "Paused");
+        const wakeTimeoutMs = 1500;
+        await withRelight(hungStatusConfig(wakeTimeoutMs), async ({ get, relight }) => {
+          await hangNodes(true);
+          try {
+            const started = performance.now();
+            const response = await get("frozen");
+            const elapsedMs = performance.now() - started;
+            await response.text();
+
+            assert.equal(response.status, 503);
+            assert.ok(response.headers.has("retry-after"), "Retry-After missing");
+            assert.ok(elapsedMs >= wakeTimeoutMs - 100, `503 after ${elapsedMs} ms`);
+            assert.ok(elapsedMs < wakeTimeoutMs + 1000, `503 after ${elapsedMs} ms`);
+            const vmState = () =>
+              relight.status().vms.find((entry) => entry.tags.includes("frozen"))?.state;
+            await waitFor(() => vmState() === "unknown", "the wake to end as unknown", 1000);
+          } finally {
+            await hangNodes(false);
+          }
         });
       },
     },
