@@ -44,7 +44,12 @@ let current: RepeatFilter | undefined;
 
 function selectFormatter(format: LogConfig["format"]): TextFormatter {
   if (format === "json") {
-    return getJsonLinesFormatter({ categorySeparator: ".", properties: "flatten" });
+    const formatJson = getJsonLinesFormatter({ categorySeparator: ".", properties: "flatten" });
+    // LogTape 2.4.2 writes JSON levels in upper case with "warning" as "WARN",
+    // and offers no option for it. Each line starts with "@timestamp" and then
+    // "level", so the first "level" field is the record's own and is replaced
+    // by the name that log.level and the text format use.
+    return (record) => formatJson(record).replace(/"level":"[A-Z]+"/, `"level":"${record.level}"`);
   }
   return getLogfmtFormatter();
 }

@@ -41,6 +41,21 @@ export const loggingCases: CaseGroup = {
       },
     },
     {
+      name: "json level names match log.level",
+      run() {
+        const { lines, handle } = capture({ format: "json", level: "debug" });
+        const log = getLogger("vm");
+        log.debug("vm probed");
+        log.info("vm woke");
+        log.warn("vm slow");
+        log.error("vm failed");
+        handle.close();
+
+        const levels = parseLines(lines).map((record) => record["level"]);
+        assert.deepEqual(levels, ["debug", "info", "warning", "error"]);
+      },
+    },
+    {
       name: "text format is logfmt",
       run() {
         const { lines, handle } = capture({ format: "text" });
