@@ -143,7 +143,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   if (options.controlHttp) {
     simulator.controlUrl = formatUrl(options.controlHttp.hostname, controlListeners[0]?.port);
   }
-  // Only the listeners that are set, so a socket-only simulator logs no `url=undefined`.
+  // Lists only the listeners that are set, so a socket-only simulator logs no `url=undefined`.
   logger.info("simulator started", {
     ...(simulator.socketPath === undefined ? {} : { socket: simulator.socketPath }),
     ...(simulator.url === undefined ? {} : { url: simulator.url }),
