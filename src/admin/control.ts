@@ -2,6 +2,7 @@
 import { getLogger } from "../log.ts";
 import type { VmState } from "../status.ts";
 import { WakeError } from "../vm/errors.ts";
+import { goingAway } from "./websockets.ts";
 import type { ControlResult } from "./server.ts";
 
 const log = getLogger("admin");
@@ -15,6 +16,7 @@ export interface ControllableVm {
   readonly settings: { readonly wakeTimeoutMs: number };
   ensureReady(timeoutMs: number): Promise<void>;
   pauseNow(): Promise<boolean>;
+  closeWebSockets(code: number, reason: string): number;
 }
 
 /** Wakes `vm` and waits up to its wake timeout for it to be ready. */
@@ -35,7 +37,10 @@ export async function wakeVm(vm: ControllableVm | undefined): Promise<ControlRes
 /**
  * Pauses `vm`. Unless `force`, a VM with requests in flight or WebSockets
  * open is left running and "busy" is returned, because pausing it would
- * stall those connections. A VM that is already paused counts as success.
+ * stall those connections. A forced pause first closes the VM's client
+ * WebSockets with 1001, because a paused app could not answer them, and
+ * they stay closed when the pause then fails. A VM that is already paused
+ * counts as success.
  */
 export async function pauseVm(
   vm: ControllableVm | undefined,
@@ -50,6 +55,12 @@ export async function pauseVm(
     };
   }
 
+  // The sockets are closed first, so the app can still reply to the close
+  // and the relays end at once instead of waiting out their close timeout.
+  if (force) {
+    const closed = vm.closeWebSockets(goingAway, "app paused");
+    if (closed > 0) log.info("websockets closed for pause", { vm: vm.hostname, count: closed });
+  }
   if (await vm.pauseNow()) return { outcome: "ok", state: vm.state };
   const error = `pause of ${vm.hostname} failed in state ${vm.state}`;
   log.warning("manual pause failed", { vm: vm.hostname, state: vm.state });

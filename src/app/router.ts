@@ -204,7 +204,8 @@ export async function handleRequest(
   }
 
   const { vm, route } = resolution;
-  exchange.claim = vm.claim(isWebSocketUpgrade(request) ? "websocket" : "request");
+  const webSocket = isWebSocketUpgrade(request);
+  exchange.claim = vm.claim(webSocket ? "websocket" : "request");
   exchange.app = vm.hostname;
 
   if (!vm.ready) {
@@ -212,7 +213,38 @@ export async function handleRequest(
     if (failure !== undefined) return failWith(request, failure, exchange);
   }
 
-  return await forward(state, request, context, vm, route, exchange);
+  const forwardContext = webSocket ? registeringContext(context, vm) : context;
+  return await forward(state, request, forwardContext, vm, route, exchange);
+}
+
+/**
+ * Returns `context` with an `upgrade` that registers the accepted client
+ * WebSocket with `vm` until it closes, so a forced pause can close it.
+ */
+function registeringContext(context: RequestContext, vm: Vm): RequestContext {
+  return {
+    remoteAddress: context.remoteAddress,
+    clientGone: context.clientGone,
+    disableTimeout: () => context.disableTimeout(),
+    upgrade(options) {
+      const handlers = options.handlers;
+      return context.upgrade({
+        ...options,
+        handlers: {
+          open(socket) {
+            vm.addWebSocket(socket);
+            handlers.open(socket);
+          },
+          message: (socket, data) => handlers.message(socket, data),
+          close(socket, code, reason) {
+            vm.removeWebSocket(socket);
+            handlers.close(socket, code, reason);
+          },
+          drain: (socket) => handlers.drain(socket),
+        },
+      });
+    },
+  };
 }
 
 /**

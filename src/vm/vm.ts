@@ -32,6 +32,11 @@ export interface VmEnvironment {
   closed: AbortSignal;
 }
 
+/** A client WebSocket relayed to a VM, which a forced pause closes. */
+export interface ClosableSocket {
+  close(code: number, reason: string): void;
+}
+
 /** A request's or WebSocket's hold on a VM; the VM is not paused while one is open. */
 export interface Claim {
   /** Ends the hold and counts as activity. Calling it again does nothing. */
@@ -87,6 +92,8 @@ export class Vm {
   #stateEpoch: number;
   #inFlight = 0;
   #openWebSockets = 0;
+  /** Client WebSockets relayed to this VM, from their upgrade until they close. */
+  readonly #clientWebSockets = new Set<ClosableSocket>();
   /** Clock time of the last request start or end, or of first sight when none yet. */
   #lastActivity: number;
   #requested = false;
@@ -152,6 +159,27 @@ export class Vm {
         this.#touch();
       },
     };
+  }
+
+  /** Registers a client WebSocket relayed to this VM, so `closeWebSockets` reaches it. */
+  addWebSocket(socket: ClosableSocket): void {
+    this.#clientWebSockets.add(socket);
+  }
+
+  removeWebSocket(socket: ClosableSocket): void {
+    this.#clientWebSockets.delete(socket);
+  }
+
+  /**
+   * Closes every client WebSocket relayed to this VM with `code` and
+   * `reason`, and returns how many it closed. Each relay then closes its
+   * upstream side and releases its claim.
+   */
+  closeWebSockets(code: number, reason: string): number {
+    const sockets = [...this.#clientWebSockets];
+    this.#clientWebSockets.clear();
+    for (const socket of sockets) socket.close(code, reason);
+    return sockets.length;
   }
 
   /** True when the VM is running with no wake under way, so `ensureReady` would return at once. */

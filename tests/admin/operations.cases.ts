@@ -210,6 +210,46 @@ export const operationsCases: CaseGroup = {
       },
     },
     {
+      name: "forced pause closes WebSockets",
+      async run() {
+        const vm = await sim.createVm("apps", ["forced"]);
+        await sim.createVm("apps", ["bystander"]);
+        await withRelight(config(), async ({ baseUrl, relight }) => {
+          const socket = await openWebSocket(baseUrl, "forced", "/ws");
+          const other = await openWebSocket(baseUrl, "bystander", "/ws");
+          const socketClosed = closed(socket);
+
+          const paused = await fetch(
+            adminUrl(relight.adminAddress, `/vms/${vm.hostname}/pause?force=1`),
+            { method: "POST" },
+          );
+          assert.equal(paused.status, 200);
+          await paused.body?.cancel();
+          assert.equal((await sim.getVm(vm.hostname)).status, "Paused");
+
+          const { code, reason } = await socketClosed;
+          assert.equal(code, 1001, "close code");
+          assert.equal(reason, "app paused");
+          await waitFor(
+            () =>
+              relight.status().vms.some((item) =>
+                item.hostname === vm.hostname && item.openWebSockets === 0
+              ),
+            "the WebSocket claim to be released",
+          );
+
+          // A WebSocket to another VM stays open and relayed.
+          assert.equal(other.readyState, WebSocket.OPEN, "other VM's WebSocket");
+          const reply = nextMessage(other);
+          other.send("still here");
+          assert.equal(await reply, "still here");
+          const otherClosed = closed(other);
+          other.close(1000);
+          await otherClosed;
+        }, { processMetrics: false });
+      },
+    },
+    {
       name: "changed listen keeps old WebSocket",
       async run() {
         await sim.createVm("apps", ["moved"]);
