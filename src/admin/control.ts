@@ -38,7 +38,7 @@ export async function wakeVm(vm: ControllableVm | undefined): Promise<ControlRes
  * Pauses `vm`. Unless `force`, a VM with requests in flight or WebSockets
  * open is left running and "busy" is returned, because pausing it would
  * stall those connections. A forced pause first closes the VM's client
- * WebSockets with 1001, because a paused app could not answer them, and
+ * WebSockets with 1001, because a paused app could not respond to them, and
  * they stay closed when the pause then fails. A VM that is already paused
  * counts as success.
  */
