@@ -1,8 +1,14 @@
 /**
  * HTTPS for the router: the HTTPS listener with its certificates from files
  * and ACME, the plain HTTP listener's share of the work (HTTP-01 challenges
- * and the redirect to HTTPS), HSTS, and re-applying a changed `tls` block
- * without dropping connections.
+ * and the redirect to HTTPS), HSTS, and re-applying a changed `tls` block.
+ *
+ * NOTE: a changed certificate set starts a new listener generation and stops
+ * the old one with `stop(false)`. On Bun 1.4.5 that lets in-flight requests
+ * and open WebSockets finish, but closes idle keep-alive connections at once,
+ * and `Server.stop` has no option to keep them (bun-types 1.4.5, serve.d.ts),
+ * so clients reopen those. A reload with unchanged certificates, address and
+ * ACME settings keeps the running listener and every connection.
  */
 import type { AcmeConfig, ListenAddress, TlsConfig } from "../config/types.ts";
 import { getLogger } from "../log.ts";
@@ -11,8 +17,10 @@ import type { RequestHandler } from "../runtime/index.ts";
 import {
   AcmeManager,
   CertificateStore,
+  ensurePortFree,
   HttpsListener,
-  loadCertificateFiles,
+  type LoadedCertificate,
+  loadTlsCertificates,
   redirectToHttps,
   withHsts,
 } from "../tls/index.ts";
@@ -55,14 +63,26 @@ export class HttpsService {
   #names = new Set<string>();
 
   /**
-   * Loads the certificate files, starts ACME when configured and binds the
-   * HTTPS listener. Throws `CertificateError` for an unusable file and the
-   * runtime's error when the address cannot be bound.
+   * Loads the certificate files, checks that no other socket is bound
+   * to `tls.listen`, starts ACME when configured and binds the HTTPS listener.
+   * Rejects with `CertificateError` for an unusable or expired file, with an
+   * error naming `tls.listen` when another socket is bound to the address, and
+   * with the runtime's error when the bind fails.
    */
-  constructor(config: TlsConfig, dependencies: HttpsDependencies) {
+  static async start(config: TlsConfig, dependencies: HttpsDependencies): Promise<HttpsService> {
+    const certificates = loadTlsCertificates(config.certificates);
+    await ensurePortFree(config.listen);
+    return new HttpsService(config, dependencies, certificates);
+  }
+
+  private constructor(
+    config: TlsConfig,
+    dependencies: HttpsDependencies,
+    certificates: LoadedCertificate[],
+  ) {
     this.#config = config;
     this.#dependencies = dependencies;
-    this.#current = this.#startGeneration(config, config.listen);
+    this.#current = this.#startGeneration(config, config.listen, certificates);
     this.indexRefreshed();
   }
 
@@ -121,31 +141,37 @@ export class HttpsService {
 
   /**
    * Applies a changed `tls` block. Certificate files are read again even
-   * when their paths are unchanged, so a reload picks up renewed files. A
-   * new address or new ACME settings start a new listener (on the same port
-   * when only ACME changed) while the old one finishes its connections.
-   * Throws, with nothing changed, when a file is unusable or the new
-   * address cannot be bound.
+   * when their paths are unchanged, so a reload picks up renewed files, but
+   * the listener is replaced only when the certificates' PEM text, the
+   * address or the ACME settings changed. A new address or new ACME
+   * settings start a new listener (on the same port when only ACME changed)
+   * while the old one finishes its connections. Rejects, with nothing
+   * changed, when a file is unusable or expired, or when a new address is
+   * bound by another socket or cannot be bound.
    */
-  apply(next: TlsConfig): void {
+  async apply(next: TlsConfig): Promise<void> {
     const listenChanged = next.listen.hostname !== this.#config.listen.hostname ||
       next.listen.port !== this.#config.listen.port;
     const acmeChanged = !sameAcme(next.acme, this.#config.acme);
+    const certificates = loadTlsCertificates(next.certificates);
 
     if (!listenChanged && !acmeChanged) {
-      const certificates = next.certificates.map(loadCertificateFiles);
       this.#config = next;
-      this.#current.store.replaceFromFiles(certificates);
-      log.info("https settings applied", { certificates: certificates.length });
+      const replaced = this.#current.store.replaceFromFiles(certificates);
+      log.info("https settings applied", {
+        certificates: certificates.length,
+        listener_replaced: replaced,
+      });
       return;
     }
+    if (listenChanged) await ensurePortFree(next.listen);
 
     // With the address unchanged, the new listener shares the bound port
     // through reusePort, as a certificate swap does.
     const bindTo = listenChanged
       ? next.listen
       : { hostname: next.listen.hostname, port: this.#current.listener.port ?? next.listen.port };
-    const generation = this.#startGeneration(next, bindTo);
+    const generation = this.#startGeneration(next, bindTo, certificates);
     const previous = this.#current;
     this.#config = next;
     this.#current = generation;
@@ -173,8 +199,12 @@ export class HttpsService {
     for (const generation of generations) void generation.acme?.stop();
   }
 
-  #startGeneration(config: TlsConfig, bindTo: ListenAddress): Generation {
-    const store = new CertificateStore(config.certificates.map(loadCertificateFiles));
+  #startGeneration(
+    config: TlsConfig,
+    bindTo: ListenAddress,
+    certificates: LoadedCertificate[],
+  ): Generation {
+    const store = new CertificateStore(certificates);
     const acme = config.acme ? this.#startAcme(config.acme, store) : undefined;
     try {
       const listener = new HttpsListener({

@@ -74,7 +74,7 @@ export async function checkCommand(
  * with a key path such as `tls.certificates[0]: `, and with the file name
  * otherwise.
  */
-function withPosition(message: string, located: LocatedConfig, configPath: string): string {
+export function withPosition(message: string, located: LocatedConfig, configPath: string): string {
   const match = /^([a-z_]+(?:\.[a-z_]+|\[\d+\])*): /.exec(message);
   if (match === null) return `${configPath}: ${message}`;
 

@@ -4,14 +4,16 @@
  */
 import process from "node:process";
 import { installSignalHandlers } from "../admin/lifecycle.ts";
-import { type Config, ConfigError, loadConfig } from "../config/index.ts";
+import { ConfigError, loadLocatedConfig, type LocatedConfig } from "../config/index.ts";
 import { startRelight } from "../relight.ts";
+import { CertificateError } from "../tls/index.ts";
+import { withPosition } from "./check.ts";
 import { type CommandOutput, ExitCode } from "./io.ts";
 
 /**
  * Starts Relight and resolves with the exit code once it has shut down: 0
- * after a graceful shutdown, 2 for an invalid config, 1 when it cannot
- * start. A second SIGTERM or SIGINT during shutdown exits the process at once
+ * after a graceful shutdown, 2 for an invalid config or an unusable or
+ * expired certificate file, 1 when it cannot start otherwise. A second SIGTERM or SIGINT during shutdown exits the process at once
  * with code 1.
  */
 export async function runCommand(
@@ -19,9 +21,9 @@ export async function runCommand(
   output: CommandOutput,
   env: Record<string, string | undefined>,
 ): Promise<number> {
-  let config: Config;
+  let located: LocatedConfig;
   try {
-    config = await loadConfig(configPath, env);
+    located = await loadLocatedConfig(configPath, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const message of error.messages) output.err(message);
@@ -31,7 +33,7 @@ export async function runCommand(
   // The handlers go in before the start finishes, because "relight started"
   // is logged before startRelight resolves and SIGHUP's default action ends
   // the process. A signal during the start waits for it.
-  const starting = startRelight(config, { logging: {} });
+  const starting = startRelight(located.config, { logging: {} });
   const started = () => starting.catch(() => undefined);
   let resolveExit: (code: number) => void = () => {};
   const exit = new Promise<number>((resolve) => {
@@ -60,6 +62,11 @@ export async function runCommand(
     await starting;
   } catch (error) {
     removeHandlers();
+    // The message is the one `relight check` prints for the same file.
+    if (error instanceof CertificateError) {
+      output.err(withPosition(error.message, located, configPath));
+      return ExitCode.usage;
+    }
     output.err(`relight: failed to start: ${error instanceof Error ? error.message : error}`);
     return ExitCode.failure;
   }

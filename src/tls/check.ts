@@ -18,6 +18,39 @@ function nearestExistingFolder(path: string): string {
   return current;
 }
 
+/** Returns the error for a certificate whose validity ended at or before `now`, else undefined. */
+function expiryError(at: string, certificate: LoadedCertificate, now: number): string | undefined {
+  if (certificate.notAfter.getTime() > now) return undefined;
+  const expiry = certificate.notAfter.toISOString();
+  return `${at}: certificate ${certificate.source} expired at ${expiry} (renew it)`;
+}
+
+/**
+ * Loads the certificate files of `tls.certificates` for serving, with the
+ * checks of `relight check`. Throws `CertificateError` with the message that
+ * `relight check` prints (without the file position) for the first file
+ * that is unusable or expired. `now` is ms since the epoch.
+ */
+export function loadTlsCertificates(
+  certificates: TlsConfig["certificates"],
+  now: number = Date.now(),
+): LoadedCertificate[] {
+  return certificates.map((pair, index) => {
+    const at = `tls.certificates[${index}]`;
+    let certificate: LoadedCertificate;
+    try {
+      certificate = loadCertificateFiles(pair);
+    } catch (error) {
+      if (!(error instanceof CertificateError)) throw error;
+      throw new CertificateError(`${at}: ${error.message}`);
+    }
+
+    const expired = expiryError(at, certificate, now);
+    if (expired !== undefined) throw new CertificateError(expired);
+    return certificate;
+  });
+}
+
 export interface TlsCheckResult {
   /** One message per problem; empty when the block is usable. */
   errors: string[];
@@ -36,11 +69,12 @@ export function checkTlsConfig(tls: TlsConfig, now: number = Date.now()): TlsChe
       const certificate = loadCertificateFiles(pair);
       result.certificates.push(certificate);
 
-      const expiry = certificate.notAfter.toISOString();
-      if (certificate.notAfter.getTime() <= now) {
-        result.errors.push(`${at}: certificate ${pair.certFile} expired at ${expiry} (renew it)`);
+      const expired = expiryError(at, certificate, now);
+      if (expired !== undefined) {
+        result.errors.push(expired);
         return;
       }
+      const expiry = certificate.notAfter.toISOString();
       result.summary.push(
         `${pair.certFile}: ${certificate.names.join(", ")} (expires ${expiry})`,
       );

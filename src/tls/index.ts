@@ -1,6 +1,6 @@
 /**
  * HTTPS for Relight: certificates from files and from ACME, the HTTPS
- * listener that applies them without dropping connections, and the helpers
+ * listener that applies them on the same port, and the helpers
  * the plain HTTP listener needs.
  */
 export { AcmeManager, type AcmeManagerOptions } from "./acme.ts";
@@ -11,7 +11,8 @@ export {
   nameCovers,
   parseCertificatePair,
 } from "./certificate.ts";
-export { checkTlsConfig, type TlsCheckResult } from "./check.ts";
+export { checkTlsConfig, loadTlsCertificates, type TlsCheckResult } from "./check.ts";
 export { challengePathPrefix, ChallengeResponder, redirectToHttps, withHsts } from "./http.ts";
+export { ensurePortFree } from "./exclusive-port.ts";
 export { HttpsListener, type HttpsListenerOptions } from "./listener.ts";
 export { CertificateStore } from "./store.ts";

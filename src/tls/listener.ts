@@ -1,13 +1,17 @@
 /**
  * The HTTPS listener: serves a request handler over TLS with the
  * certificates in a `CertificateStore`, and applies every change to the
- * store without dropping open connections.
+ * store on the same port.
  *
  * Bun's server has no SNI callback and `reload()` does not add certificates
  * (checked on Bun 1.4.5), so a change starts a second server on the same
  * port with `reusePort` and the new certificate list. It then stops the old
  * server with `stop(false)`, so the old one accepts nothing new while its
- * open connections and WebSockets run until they finish.
+ * in-flight requests and WebSockets run until they finish.
+ *
+ * NOTE: `stop(false)` also closes the old server's idle keep-alive
+ * connections at once, and Bun 1.4.5 has no option to keep them, so clients
+ * reopen those.
  *
  * NOTE: on Deno the runtime adapter serves only the default certificate,
  * because `Deno.serve` takes a single cert/key pair, so SNI selection works

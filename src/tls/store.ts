@@ -17,10 +17,17 @@ export class CertificateStore {
     this.#fromFiles = [...fromFiles];
   }
 
-  /** Replaces the certificates loaded from files, as on a config reload. */
-  replaceFromFiles(certificates: LoadedCertificate[]): void {
+  /**
+   * Replaces the certificates loaded from files, as on a config reload.
+   * Returns false, and notifies no subscriber, when every certificate and
+   * key has the same PEM text in the same order as before, because a new
+   * listener would then only close idle keep-alive connections.
+   */
+  replaceFromFiles(certificates: LoadedCertificate[]): boolean {
+    if (samePemList(certificates, this.#fromFiles)) return false;
     this.#fromFiles = [...certificates];
     this.#changed();
+    return true;
   }
 
   /** Adds or replaces the ACME certificate for `name`. */
@@ -112,4 +119,11 @@ export class CertificateStore {
   #changed(): void {
     for (const listener of this.#listeners) listener();
   }
+}
+
+function samePemList(a: LoadedCertificate[], b: LoadedCertificate[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((certificate, index) =>
+    certificate.cert === b[index]?.cert && certificate.key === b[index]?.key
+  );
 }

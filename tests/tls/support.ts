@@ -1,6 +1,6 @@
 /** Certificates made with openssl and TLS client probes for the tls tests. */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
@@ -43,6 +43,82 @@ export function makeSelfSigned(
     `/CN=${names[0] ?? file}`,
     "-addext",
     `subjectAltName=${altNames}`,
+  ], { stdio: "ignore" });
+  return { certFile, keyFile };
+}
+
+/**
+ * Writes an EC certificate for `names` that was valid only from 2020-01-01
+ * to 2020-01-02 (UTC) to `<dir>/<file>.crt` and `.key`. `openssl req -x509`
+ * takes no start date, so `openssl ca -selfsign` signs it with a throwaway
+ * CA database in `<dir>/<file>-ca`.
+ */
+export function makeExpired(
+  dir: string,
+  file: string,
+  names: string[],
+): { certFile: string; keyFile: string } {
+  const certFile = join(dir, `${file}.crt`);
+  const keyFile = join(dir, `${file}.key`);
+  const caDir = join(dir, `${file}-ca`);
+  mkdirSync(caDir);
+  writeFileSync(join(caDir, "index.txt"), "");
+  writeFileSync(join(caDir, "serial"), "01\n");
+  const caConfig = join(caDir, "ca.cnf");
+  writeFileSync(
+    caConfig,
+    [
+      "[ca]",
+      "default_ca = expired",
+      "[expired]",
+      `database = ${join(caDir, "index.txt")}`,
+      `new_certs_dir = ${caDir}`,
+      `serial = ${join(caDir, "serial")}`,
+      "default_md = sha256",
+      "policy = any",
+      "copy_extensions = copy",
+      "[any]",
+      "commonName = supplied",
+      "",
+    ].join("\n"),
+  );
+
+  const request = join(caDir, "request.csr");
+  const altNames = names.map((name) => `DNS:${name}`).join(",");
+  execFileSync("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    request,
+    "-subj",
+    `/CN=${names[0] ?? file}`,
+    "-addext",
+    `subjectAltName=${altNames}`,
+  ], { stdio: "ignore" });
+  execFileSync("openssl", [
+    "ca",
+    "-batch",
+    "-notext",
+    "-selfsign",
+    "-config",
+    caConfig,
+    "-keyfile",
+    keyFile,
+    "-in",
+    request,
+    "-out",
+    certFile,
+    "-startdate",
+    "20200101000000Z",
+    "-enddate",
+    "20200102000000Z",
   ], { stdio: "ignore" });
   return { certFile, keyFile };
 }
