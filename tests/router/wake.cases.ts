@@ -41,6 +41,16 @@ async function hangNodes(on: boolean): Promise<void> {
   assert.equal(response.status, 200, await response.text());
 }
 
+/** Delays every simulated call to `endpoint` by `ms`; 0 removes the delay. */
+async function setLatency(endpoint: string, ms: number): Promise<void> {
+  const response = await fetch(`${sim.controlUrl}latency`, {
+    method: "PUT",
+    body: JSON.stringify({ endpoint, ms }),
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
 export const wakeCases: CaseGroup = {
   name: "router wake",
   async beforeAll() {
@@ -168,6 +178,9 @@ export const wakeCases: CaseGroup = {
         await withRelight(
           testConfig(sim.socketPath, { sites: [catchAllSite({ idleTimeoutMs: 30_000 })] }),
           async ({ get, relight, clock }) => {
+            // The simulator holds the pause call for 300 ms, so the request
+            // below arrives while the pause is under way even on a busy machine.
+            await setLatency("pause", 300);
             await clock.advance(30_000);
             relight.watchIdle();
             const vmState = () =>
@@ -182,7 +195,7 @@ export const wakeCases: CaseGroup = {
             assert.equal(vmState()?.state, "running");
             assert.equal((await sim.getVm(vm.hostname)).status, "Running");
           },
-        );
+        ).finally(() => setLatency("pause", 0));
       },
     },
     {
