@@ -13,8 +13,9 @@ import { type CommandOutput, ExitCode } from "./io.ts";
 /**
  * Starts Relight and resolves with the exit code once it has shut down: 0
  * after a graceful shutdown, 2 for an invalid config or an unusable or
- * expired certificate file, 1 when it cannot start otherwise. A second SIGTERM or SIGINT during shutdown exits the process at once
- * with code 1.
+ * expired certificate file, 1 when it cannot start otherwise. A repeated
+ * SIGTERM or SIGINT within 1 s of the first is ignored, and a later one
+ * during shutdown exits the process at once with code 1.
  */
 export async function runCommand(
   configPath: string,
