@@ -18,7 +18,7 @@ import {
 import { OverdueSweep, type Watched } from "../proxy/overdue.ts";
 import { InvalidHostError, normalizeHost } from "../routing/host.ts";
 import { matchSite, type SiteRoute } from "../routing/sites.ts";
-import type { RequestContext, RequestHandler } from "../runtime/index.ts";
+import { type RequestContext, type RequestHandler, ServerStoppedError } from "../runtime/index.ts";
 import type { Fleet } from "../vm/fleet.ts";
 import { WakeError } from "../vm/errors.ts";
 import type { Claim, Vm } from "../vm/vm.ts";
@@ -129,6 +129,7 @@ class Exchange implements ExchangeHooks, Watched {
   readonly #state: RouterState;
   readonly #request: Request;
   readonly #remoteAddress: string;
+  readonly #clientGone: AbortSignal;
   readonly #started = performance.now();
   /** Start of the current upstream attempt, for the stall watch. */
   startedAt = 0;
@@ -140,10 +141,16 @@ class Exchange implements ExchangeHooks, Watched {
     this.#state = state;
     this.#request = request;
     this.#remoteAddress = context.remoteAddress;
+    this.#clientGone = context.clientGone;
   }
 
-  onEnd(status: number, bytes?: number, truncated = false): void {
+  onEnd(endStatus: number, bytes?: number, truncated = false): void {
     const durationMs = performance.now() - this.#started;
+    // A forced stop ends the exchange as if the client left, but Relight cut
+    // it, so it is recorded as 503 rather than 499.
+    const cut = endStatus === clientClosedRequest &&
+      this.#clientGone.reason instanceof ServerStoppedError;
+    const status = cut ? 503 : endStatus;
     this.claim?.release();
     if (this.app !== undefined) this.#state.observer.requestFinished(this.app, status, durationMs);
     this.#state.exchangeEnded?.({
@@ -153,6 +160,7 @@ class Exchange implements ExchangeHooks, Watched {
       durationMs,
       bytes: bytes ?? null,
       truncated,
+      ...(cut ? { cut } : {}),
     });
   }
 }

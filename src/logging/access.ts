@@ -17,6 +17,8 @@ export interface AccessEntry {
   remoteAddress?: string;
   /** True when the response body ended before its last byte. */
   truncated?: boolean;
+  /** True when a forced stop closed the connection before the response was complete. */
+  cut?: boolean;
 }
 
 const accessLogger = getLogger(accessLogCategory);
@@ -34,6 +36,8 @@ export function logAccess(entry: AccessEntry): void {
     ...(entry.remoteAddress === undefined ? {} : { remote_address: entry.remoteAddress }),
     // Written only for a cut-short body, whose status line was already sent.
     ...(entry.truncated === true ? { truncated: true } : {}),
+    // Written only for a request cut at the shutdown timeout, logged as 503.
+    ...(entry.cut === true ? { cut: true } : {}),
   });
 }
 
@@ -53,6 +57,11 @@ export interface FinishedExchange {
   bytes: number | null;
   /** True when a streamed body ended before its last byte (client left or upstream failed). */
   truncated?: boolean;
+  /**
+   * True when a forced stop at the shutdown timeout cut the request before
+   * its response was complete, and `status` is then 503.
+   */
+  cut?: boolean;
 }
 
 /** Writes the access log line for `exchange`; does nothing unless `log.access` is on. */
@@ -70,5 +79,6 @@ export function logExchange(exchange: FinishedExchange): void {
     bytes: exchange.bytes,
     remoteAddress: exchange.remoteAddress,
     ...(exchange.truncated === undefined ? {} : { truncated: exchange.truncated }),
+    ...(exchange.cut === undefined ? {} : { cut: exchange.cut }),
   });
 }

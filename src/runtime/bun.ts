@@ -4,6 +4,7 @@
  */
 import type { ServerWebSocket as BunSocket } from "bun";
 import { getLogger } from "../log.ts";
+import { ServerStoppedError } from "./stopped.ts";
 import type {
   RequestContext,
   RunningServer,
@@ -49,6 +50,12 @@ function serve(options: ServeOptions): RunningServer {
     key: pair.key,
     ...(pair.serverName === undefined ? {} : { serverName: pair.serverName }),
   }));
+  // Bun 1.4.5's `stop(true)` aborts `request.signal` with a plain AbortError,
+  // so every request also watches this signal, which a forced stop aborts
+  // first with a `ServerStoppedError`.
+  const forcedStop = new AbortController();
+  /** Handlers that have not yet returned a response. */
+  const unfinished = new Set<Promise<Response>>();
 
   const server = Bun.serve<SocketData>({
     hostname: options.hostname,
@@ -81,9 +88,14 @@ function serve(options: ServeOptions): RunningServer {
           // Bun ignores the returned response once the upgrade succeeded.
           return upgraded ? new Response(null) : undefined;
         },
-        clientGone: request.signal,
+        clientGone: AbortSignal.any([request.signal, forcedStop.signal]),
       };
-      return options.handler(request, context);
+      const response = options.handler(request, context);
+      if (response instanceof Response) return response;
+      unfinished.add(response);
+      const finish = () => unfinished.delete(response);
+      response.then(finish, finish);
+      return response;
     },
     error(error) {
       log.error("request handler failed", { error });
@@ -110,7 +122,17 @@ function serve(options: ServeOptions): RunningServer {
   return {
     hostname: server.hostname ?? options.hostname,
     port: server.port ?? options.port,
-    stop: (closeActive) => server.stop(closeActive),
+    async stop(closeActive) {
+      if (!closeActive) return server.stop(false);
+
+      // Both calls run in one tick, so the connections are closed before any
+      // handler can respond to the abort.
+      forcedStop.abort(new ServerStoppedError());
+      const stopped = server.stop(true);
+      // Waits, as Deno's `server.finished` does, for the cut handlers to end,
+      // so their access log lines are written before the caller goes on.
+      await Promise.allSettled([stopped, ...unfinished]);
+    },
     get pendingRequests() {
       return server.pendingRequests;
     },

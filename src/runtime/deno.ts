@@ -14,6 +14,7 @@
  *   so clients get uncompressed bodies unless the upstream compresses anyway.
  */
 import { getLogger } from "../log.ts";
+import { ServerStoppedError } from "./stopped.ts";
 import type {
   OriginFetchOptions,
   RequestContext,
@@ -66,7 +67,7 @@ function payloadTooLargeResponse(): Response {
 function brokenResponse(): Response {
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      controller.error(new Error("server stopped"));
+      controller.error(new ServerStoppedError());
     },
   });
   return new Response(body, { status: 503 });
@@ -251,6 +252,8 @@ function serve(options: ServeOptions): RunningServer {
     signal: shutdown.signal,
     onListen: () => {},
     onError: (error: unknown) => {
+      // The body of `brokenResponse` fails on purpose during a forced stop.
+      if (error instanceof ServerStoppedError) return internalErrorResponse();
       log.error("request handler failed", { error });
       return internalErrorResponse();
     },
@@ -277,7 +280,7 @@ function serve(options: ServeOptions): RunningServer {
         // listener once `shutdown()` has begun. Aborting each unfinished
         // request's `clientGone` instead makes the proxy cancel its upstream
         // request, which ends the response.
-        for (const controller of unfinished) controller.abort(new Error("server stopped"));
+        for (const controller of unfinished) controller.abort(new ServerStoppedError());
       }
       await server.finished;
     },

@@ -25,7 +25,10 @@ export interface RequestContext {
    * Returns undefined when the request cannot be upgraded.
    */
   upgrade(options: UpgradeOptions): Response | undefined;
-  /** Aborts when the client disconnects before the response is complete. */
+  /**
+   * Aborts when the client disconnects before the response is complete, or
+   * with a `ServerStoppedError` when a forced stop cuts the request.
+   */
   readonly clientGone: AbortSignal;
 }
 

@@ -462,5 +462,42 @@ export const operationsCases: CaseGroup = {
         await assert.rejects(slow);
       },
     },
+    {
+      name: "shutdown timeout logs cut request",
+      async run() {
+        await sim.createVm("apps", ["cutlog"]);
+        const lines: string[] = [];
+        const relight = await startRelight(
+          {
+            ...config({ shutdownTimeoutMs: 200 }),
+            log: { level: "info", format: "json", access: true },
+          },
+          {
+            processMetrics: false,
+            logging: { write: (line) => lines.push(line), repeatIntervalMs: 0 },
+          },
+        );
+        const base = `http://127.0.0.1:${relight.address.port}`;
+        const slow = hostFetch(`${base}/slow?ms=5000`, { headers: { host: "cutlog" } })
+          .then((response) => response.text());
+        await waitFor(
+          () => relight.status().vms.some((item) => item.inFlightRequests > 0),
+          "the slow request to be in flight",
+        );
+
+        await relight.shutdown();
+        await assert.rejects(slow);
+
+        const records = lines
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+          .filter((record) => record["logger"] === "relight.access");
+        assert.equal(records.length, 1, `access lines: ${JSON.stringify(records)}`);
+        assert.equal(records[0]?.["path"], "/slow");
+        assert.equal(records[0]?.["status"], 503);
+        assert.equal(records[0]?.["cut"], true);
+        const errors = lines.filter((line) => line.includes('"level":"error"'));
+        assert.deepEqual(errors, []);
+      },
+    },
   ],
 };
