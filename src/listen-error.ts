@@ -21,6 +21,17 @@ export class ListenError extends Error {
   }
 }
 
+/**
+ * Returns whether `error` carries an operating-system error code such as
+ * `EADDRINUSE` or `EACCES`, as a failed bind does on Bun 1.4.5 and Deno 2.9.6.
+ * A certificate that the runtime rejects has no such code (Bun sets
+ * `ERR_OSSL_*`, Deno none), so it is not taken for a bind failure.
+ */
+export function isSystemError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null || !("code" in error)) return false;
+  return typeof error.code === "string" && /^E[A-Z0-9]+$/.test(error.code);
+}
+
 /** Runs `bind` and rethrows its error as a `ListenError` naming `key` and `address`. */
 export function bindListener<T>(key: string, address: ListenAddress, bind: () => T): T {
   try {

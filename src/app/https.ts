@@ -11,6 +11,7 @@
  * ACME settings keeps the running listener and every connection.
  */
 import type { AcmeConfig, ListenAddress, TlsConfig } from "../config/types.ts";
+import { isSystemError, ListenError } from "../listen-error.ts";
 import { getLogger } from "../log.ts";
 import type { Observer } from "../observe.ts";
 import type { RequestHandler } from "../runtime/index.ts";
@@ -65,9 +66,10 @@ export class HttpsService {
   /**
    * Loads the certificate files, checks that no other socket is bound
    * to `tls.listen`, starts ACME when configured and binds the HTTPS listener.
-   * Rejects with `CertificateError` for an unusable or expired file, with an
-   * error naming `tls.listen` when another socket is bound to the address, and
-   * with the runtime's error when the bind fails.
+   * Rejects with `CertificateError` for an unusable or expired file, with a
+   * `ListenError` naming `tls.listen` when the bind fails or another socket
+   * is bound to the address, and with the runtime's error when it rejects a
+   * certificate.
    */
   static async start(config: TlsConfig, dependencies: HttpsDependencies): Promise<HttpsService> {
     const certificates = loadTlsCertificates(config.certificates);
@@ -218,6 +220,8 @@ export class HttpsService {
       return { store, listener, acme };
     } catch (error) {
       void acme?.stop();
+      // The runtime's bind error names neither the key nor the address.
+      if (isSystemError(error)) throw new ListenError("tls.listen", config.listen, error);
       throw error;
     }
   }

@@ -7,12 +7,13 @@
  */
 import { createServer } from "node:net";
 import type { ListenAddress } from "../config/types.ts";
+import { ListenError } from "../listen-error.ts";
 
 /**
  * Binds a plain TCP server without `reusePort` on `address` and closes it
  * again. Such a bind fails while any other socket is bound to the port, with or
  * without `reusePort` (checked on Linux with Bun 1.4.5). Rejects with a
- * message naming `tls.listen` and the address when the bind fails. Port 0
+ * `ListenError` naming `tls.listen` and the address when the bind fails. Port 0
  * is not checked, because the kernel then picks a free port.
  *
  * NOTE: a process that binds the port with `reusePort` between this check
@@ -24,13 +25,15 @@ export async function ensurePortFree(address: ListenAddress): Promise<void> {
   if (address.port === 0) return;
 
   const server = createServer();
-  const label = `${address.hostname}:${address.port}`;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {
-      const reason = error.code === "EADDRINUSE"
-        ? "is already in use by another socket (stop the other process or choose another port)"
-        : `cannot be bound (${error.message})`;
-      reject(new Error(`tls.listen: ${label} ${reason}`));
+      const cause = error.code === "EADDRINUSE"
+        ? new Error(
+          "address already in use by another socket (stop the other process or choose another port)",
+          { cause: error },
+        )
+        : error;
+      reject(new ListenError("tls.listen", address, cause));
     });
     server.listen({ host: address.hostname, port: address.port, exclusive: true }, () => {
       server.close(() => resolve());

@@ -1,7 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import type { RequestHandler, ServerSocketHandlers } from "../../src/runtime/index.ts";
 import { stopWithin } from "../../src/app/https.ts";
+import { isSystemError } from "../../src/listen-error.ts";
+import { runtime } from "../../src/runtime/index.ts";
 import { loadCertificateFiles } from "../../src/tls/certificate.ts";
 import { HttpsListener } from "../../src/tls/listener.ts";
 import { CertificateStore } from "../../src/tls/store.ts";
@@ -168,5 +171,52 @@ describe("HttpsListener", () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(closedSockets.sort()).toEqual(["first", "second"]);
+  });
+});
+
+describe("HTTPS bind errors", () => {
+  const pem = {
+    cert: readFileSync(fallback.certFile, "utf8"),
+    key: readFileSync(fallback.keyFile, "utf8"),
+  };
+
+  /** Returns the error that `runtime.serve` throws for HTTPS on `port` with `key`, or undefined. */
+  function serveError(port: number, key: string): unknown {
+    try {
+      const server = runtime.serve({
+        hostname: "127.0.0.1",
+        port,
+        handler,
+        tls: [{ cert: pem.cert, key }],
+        reusePort: true,
+      });
+      void server.stop(true);
+      return undefined;
+    } catch (error) {
+      return error;
+    }
+  }
+
+  test("held port is a system error", async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => {
+      holder.listen({ host: "127.0.0.1", port: 0, exclusive: true }, resolve);
+    });
+    try {
+      const address = holder.address();
+      if (address === null || typeof address === "string") throw new Error("holder not bound");
+      const error = serveError(address.port, pem.key);
+      expect(error).toBeDefined();
+      expect(isSystemError(error)).toBe(true);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
+  test("unreadable key is no system error", () => {
+    const badKey = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    const error = serveError(0, badKey);
+    expect(error).toBeDefined();
+    expect(isSystemError(error)).toBe(false);
   });
 });

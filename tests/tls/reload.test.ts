@@ -187,7 +187,9 @@ describe("tls.listen exclusive use", () => {
     const port = httpsPort(first);
 
     const second = startRelight(configWith(tlsConfig({ listen: { hostname: "127.0.0.1", port } })));
-    await expect(second).rejects.toThrow(`tls.listen: 127.0.0.1:${port} is already in use`);
+    await expect(second).rejects.toThrow(
+      `failed to bind tls.listen "127.0.0.1:${port}": address already in use`,
+    );
     const result = await handshake(port, HOST);
     expect(result.subjectAltName).toBe("DNS:*.apps.example.com");
   });
@@ -200,7 +202,7 @@ describe("tls.listen exclusive use", () => {
 
     const next = configWith(tlsConfig({ listen: { hostname: "127.0.0.1", port: heldPort } }));
     await expect(relight.relight.reload(next)).rejects.toThrow(
-      `tls.listen: 127.0.0.1:${heldPort} is already in use`,
+      `failed to bind tls.listen "127.0.0.1:${heldPort}": address already in use`,
     );
     expect(relight.relight.httpsAddress?.port).toBe(ownPort);
   });
@@ -212,7 +214,9 @@ describe("tls.listen exclusive use", () => {
 
     const result = await runRelight(["--config", path]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`tls.listen: 127.0.0.1:${port} is already in use`);
+    expect(result.stderr).toContain(
+      `failed to bind tls.listen "127.0.0.1:${port}": address already in use`,
+    );
   });
 });
 
