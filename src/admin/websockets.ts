@@ -60,6 +60,10 @@ class TrackingContext implements RequestContext {
     return this.#context.clientGone;
   }
 
+  get stoppedByServer(): boolean {
+    return this.#context.stoppedByServer;
+  }
+
   disableTimeout(): void {
     this.#context.disableTimeout();
   }

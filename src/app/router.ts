@@ -18,7 +18,7 @@ import {
 import { OverdueSweep, type Watched } from "../proxy/overdue.ts";
 import { InvalidHostError, normalizeHost } from "../routing/host.ts";
 import { matchSite, type SiteRoute } from "../routing/sites.ts";
-import { type RequestContext, type RequestHandler, ServerStoppedError } from "../runtime/index.ts";
+import type { RequestContext, RequestHandler } from "../runtime/index.ts";
 import type { Fleet } from "../vm/fleet.ts";
 import { WakeError } from "../vm/errors.ts";
 import type { Claim, Vm } from "../vm/vm.ts";
@@ -129,7 +129,7 @@ class Exchange implements ExchangeHooks, Watched {
   readonly #state: RouterState;
   readonly #request: Request;
   readonly #remoteAddress: string;
-  readonly #clientGone: AbortSignal;
+  readonly #context: RequestContext;
   readonly #started = performance.now();
   /** Start of the current upstream attempt, for the stall watch. */
   startedAt = 0;
@@ -141,15 +141,14 @@ class Exchange implements ExchangeHooks, Watched {
     this.#state = state;
     this.#request = request;
     this.#remoteAddress = context.remoteAddress;
-    this.#clientGone = context.clientGone;
+    this.#context = context;
   }
 
   onEnd(endStatus: number, bytes?: number, truncated = false): void {
     const durationMs = performance.now() - this.#started;
     // A forced stop ends the exchange as if the client left, but Relight cut
     // it, so it is recorded as 503 rather than 499.
-    const cut = endStatus === clientClosedRequest &&
-      this.#clientGone.reason instanceof ServerStoppedError;
+    const cut = endStatus === clientClosedRequest && this.#context.stoppedByServer;
     const status = cut ? 503 : endStatus;
     this.claim?.release();
     if (this.app !== undefined) this.#state.observer.requestFinished(this.app, status, durationMs);
@@ -233,6 +232,9 @@ function registeringContext(context: RequestContext, vm: Vm): RequestContext {
   return {
     remoteAddress: context.remoteAddress,
     clientGone: context.clientGone,
+    get stoppedByServer() {
+      return context.stoppedByServer;
+    },
     disableTimeout: () => context.disableTimeout(),
     upgrade(options) {
       const handlers = options.handlers;

@@ -196,6 +196,8 @@ function watchClient(
 function serve(options: ServeOptions): RunningServer {
   const shutdown = new AbortController();
   let shuttingDown = false;
+  /** Set when a forced stop begins, for `RequestContext.stoppedByServer`. */
+  let forcedStop = false;
   // One controller per request whose response is not complete yet, so that a
   // forced stop after `shutdown()` can end them.
   const unfinished = new Set<AbortController>();
@@ -231,6 +233,9 @@ function serve(options: ServeOptions): RunningServer {
         return upgraded.response;
       },
       clientGone: watchClient(request, info.completed, clientGone),
+      get stoppedByServer() {
+        return forcedStop;
+      },
     };
     const response = options.handler(limited, context);
     if (response instanceof Response) return response;
@@ -269,6 +274,7 @@ function serve(options: ServeOptions): RunningServer {
     async stop(closeActive) {
       // Aborting the server's signal drops every connection at once, while
       // `shutdown()` stops accepting and waits for responses in flight.
+      if (closeActive) forcedStop = true;
       if (!closeActive) {
         shuttingDown = true;
         await server.shutdown();

@@ -5,7 +5,6 @@
 import type { Runtime } from "./types.ts";
 
 export type * from "./types.ts";
-export { ServerStoppedError } from "./stopped.ts";
 
 async function loadRuntime(): Promise<Runtime> {
   if ("Deno" in globalThis) {

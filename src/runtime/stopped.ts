@@ -1,7 +1,7 @@
 /**
- * The abort reason of `RequestContext.clientGone` when a forced stop
- * (`RunningServer.stop(true)`) cut the request, as opposed to a client that
- * disconnected by itself.
+ * The error the Deno adapter uses to end requests that a forced stop
+ * (`RunningServer.stop(true)`) cuts: the abort reason of their `clientGone`
+ * and the failure of their response bodies.
  */
 export class ServerStoppedError extends Error {
   constructor() {

@@ -27,9 +27,11 @@ export interface RequestContext {
   upgrade(options: UpgradeOptions): Response | undefined;
   /**
    * Aborts when the client disconnects before the response is complete, or
-   * with a `ServerStoppedError` when a forced stop cuts the request.
+   * when a forced stop (`RunningServer.stop(true)`) cuts the request.
    */
   readonly clientGone: AbortSignal;
+  /** True once a forced stop began, so an abort of `clientGone` came from the server. */
+  readonly stoppedByServer: boolean;
 }
 
 export interface UpgradeOptions {

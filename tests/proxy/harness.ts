@@ -97,6 +97,9 @@ export function startProxy(
         },
         upgrade: (upgradeOptions) => context.upgrade(delayOpen(upgradeOptions, setup.openDelayMs)),
         clientGone: context.clientGone,
+        get stoppedByServer() {
+          return context.stoppedByServer;
+        },
       };
       try {
         return await proxyRequest(request, countingContext, upstream, options, hooks);

@@ -60,6 +60,7 @@ const untouchedContext: RequestContext = {
   disableTimeout: () => undefined,
   upgrade: () => undefined,
   clientGone: new AbortController().signal,
+  stoppedByServer: false,
 };
 
 export const methodCases: CaseGroup = {
