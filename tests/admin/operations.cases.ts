@@ -447,8 +447,11 @@ export const operationsCases: CaseGroup = {
           processMetrics: false,
         });
         const base = `http://127.0.0.1:${relight.address.port}`;
+        // The failure is caught at once, because it may come while shutdown
+        // runs, before anything awaits it.
         const slow = hostFetch(`${base}/slow?ms=5000`, { headers: { host: "cut" } })
-          .then((response) => response.text());
+          .then((response) => response.text())
+          .then(() => undefined, (error: unknown) => error);
         await waitFor(
           () => relight.status().vms.some((item) => item.inFlightRequests > 0),
           "the slow request to be in flight",
@@ -459,7 +462,7 @@ export const operationsCases: CaseGroup = {
         const elapsedMs = performance.now() - started;
 
         assert.ok(elapsedMs < 2000, `shutdown took ${elapsedMs} ms with a 200 ms timeout`);
-        await assert.rejects(slow);
+        assert.ok((await slow) instanceof Error, "the cut request completed");
       },
     },
     {
@@ -478,15 +481,18 @@ export const operationsCases: CaseGroup = {
           },
         );
         const base = `http://127.0.0.1:${relight.address.port}`;
+        // The failure is caught at once, because it may come while shutdown
+        // runs, before anything awaits it.
         const slow = hostFetch(`${base}/slow?ms=5000`, { headers: { host: "cutlog" } })
-          .then((response) => response.text());
+          .then((response) => response.text())
+          .then(() => undefined, (error: unknown) => error);
         await waitFor(
           () => relight.status().vms.some((item) => item.inFlightRequests > 0),
           "the slow request to be in flight",
         );
 
         await relight.shutdown();
-        await assert.rejects(slow);
+        assert.ok((await slow) instanceof Error, "the cut request completed");
 
         const records = lines
           .map((line) => JSON.parse(line) as Record<string, unknown>)
