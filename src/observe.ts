@@ -22,7 +22,7 @@ export interface Observer {
   /** A wake ended, measured from the first waiting request to ready or failure. */
   wakeFinished(app: string, result: WakeResult, durationMs: number): void;
   pauseFinished(app: string, result: PauseResult): void;
-  /** One call to slicerd; `status` is the HTTP status, or 0 when no answer came. */
+  /** One call to slicerd; `status` is the HTTP status, or 0 when no response came. */
   slicerCall(endpoint: string, status: number, durationMs: number): void;
   /** An index refresh from `GET /nodes` ended. */
   indexRefreshed(ok: boolean): void;

@@ -21,9 +21,9 @@ export interface VmStatus {
 
 export interface StatusReport {
   slicer: {
-    /** Whether the last call to slicerd got an answer. */
+    /** Whether the last call to slicerd got a response. */
     reachable: boolean;
-    /** When slicerd last answered, as ISO 8601, or null. */
+    /** When slicerd last responded, as ISO 8601, or null. */
     lastAnswerAt: string | null;
   };
   index: {

@@ -1,4 +1,4 @@
-/** Where command output goes: the process's stdout and stderr, or a capture in tests. */
+/** Destination of command output: the process's stdout and stderr, or a capture in tests. */
 import process from "node:process";
 
 export interface CommandOutput {

@@ -10,20 +10,21 @@ export interface ListenAddress {
   port: number;
 }
 
-/** Settings that `defaults` holds and that each site may override. */
+/** Settings that `defaults` contains and that each site may override. */
 export interface SiteSettings {
   /** Slicer host group whose VMs this site routes to. Default "apps". */
   hostGroup: string;
   /** Idle time before a VM is paused, in ms. Default 5m, at least 30s. */
   idleTimeoutMs: number;
-  /** Longest a request waits for a paused VM to become ready, in ms. Default 30s. */
+  /** Maximum wait of a request for a paused VM to become ready, in ms. Default 30s. */
   wakeTimeoutMs: number;
   /** Port the app listens on inside each VM. Default 8080. */
   appPort: number;
 }
 
 /**
- * How a site turns a hostname into a tag: `exact` matches the whole hostname,
+ * The rule by which a site turns a hostname into a tag. `exact-any` (the `*`
+ * site) looks up the whole hostname, and `exact` does so for one hostname.
  * `wildcard` also takes the first label one level under `suffix`, and
  * `implicit` (no `sites` configured) tries the exact hostname, then the first
  * label of any host.

@@ -25,7 +25,7 @@ const log = getLogger("proxy");
  * Largest `Content-Length`, in bytes, of a response body that is read whole
  * before it is sent on. Bun 1.4.5 sends any streamed response body chunked and
  * drops its `Content-Length` (oven-sh/bun#10507), so reading the body first is
- * the only way there to keep the length. It also tells when the VM finished
+ * the only way there to keep the length. It also shows when the VM finished
  * sending. Larger and unknown-length bodies are streamed and lose the length
  * on Bun. Default 1 MiB, so 100 such downloads at once hold at most 100 MiB.
  */

@@ -64,7 +64,7 @@ export async function proxyWebSocket(
   });
 
   // NOTE: Unlike HTTP requests, the upgrade has no connect deadline, so an
-  // address that drops SYNs holds it until the kernel gives up or the client leaves.
+  // address that drops SYNs keeps it waiting until the kernel gives up or the client leaves.
   const outcome = await relay.upstreamOpened(context.clientGone);
   if (outcome === "client gone") {
     relay.abandon();

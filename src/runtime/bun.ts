@@ -43,7 +43,7 @@ function wrapSocket(ws: BunSocket<SocketData>): ServerSocket {
 // requests (two requests in one write) when the handler awaits a timer or I/O:
 // the connection closes with zero bytes. A handler that returns at once, or
 // after only microtasks, responds to both. The router always awaits the upstream.
-/** Longest wait after a forced stop for cut handlers to return, in ms. */
+/** Maximum wait after a forced stop for cut handlers to return, in ms. */
 const cutHandlerWaitMs = 1000;
 
 function serve(options: ServeOptions): RunningServer {
@@ -53,7 +53,7 @@ function serve(options: ServeOptions): RunningServer {
     ...(pair.serverName === undefined ? {} : { serverName: pair.serverName }),
   }));
   // Bun 1.4.5's `stop(true)` aborts `request.signal` with a plain AbortError.
-  // This flag, read through `stoppedByServer`, tells that abort apart from a
+  // This flag, read through `stoppedByServer`, separates that abort from a
   // client's without a second signal per request on the hot path.
   let forcedStop = false;
   // Handlers that have not yet returned a response, counted with one shared

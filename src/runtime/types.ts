@@ -12,7 +12,7 @@ export interface TlsCertificate {
   serverName?: string;
 }
 
-/** Per-request facts and abilities that only the runtime's server knows. */
+/** Per-request facts and abilities that only the runtime's server provides. */
 export interface RequestContext {
   /** Peer IP address of the TCP connection (no port). */
   readonly remoteAddress: string;

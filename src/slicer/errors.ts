@@ -39,7 +39,7 @@ export class SlicerStatusError extends SlicerError {
   }
 }
 
-/** slicerd answered 2xx with a body that does not match its API. */
+/** slicerd responded 2xx with a body that does not match its API. */
 export class SlicerProtocolError extends SlicerError {
   constructor(endpoint: string, message: string) {
     super(endpoint, `${endpoint} returned an invalid response: ${message}`);

@@ -504,7 +504,7 @@ export class Vm {
     }
   }
 
-  /** Pauses the VM; `reason` tells the idle watcher's pauses from an operator's. */
+  /** Pauses the VM; `reason` separates the idle watcher's pauses from an operator's. */
   async #runPause(reason: "idle" | "manual"): Promise<void> {
     const idleMs = this.#env.clock.now() - this.#lastActivity;
     try {

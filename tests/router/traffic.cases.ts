@@ -24,11 +24,11 @@ let router: TestRelight;
 
 const bodySize = 100 * 1024 * 1024;
 /**
- * Largest RSS growth accepted while 100 MB pass through, in bytes. Holding
+ * Maximum RSS growth accepted while 100 MB pass through, in bytes. Holding
  * the body once would add 100 MB. The client runs in its own process, so this
- * process holds only Relight and the test runner, but RSS also counts chunks
- * that the garbage collector has not freed yet: with both cores busy, 50 MB
- * transfers grew RSS by up to 40 MB.
+ * process contains only Relight and the test runner. RSS also counts chunks
+ * that the garbage collector has not freed yet, and with both cores busy,
+ * 50 MB transfers grew RSS by up to 40 MB.
  */
 const maxRssGrowth = 60 * 1024 * 1024;
 
@@ -111,8 +111,8 @@ export const trafficCases: CaseGroup = {
         assert.equal(echoed, bodySize);
         // NOTE: on Deno 2.9.6 a `Deno.serve` handler that passes the request
         // body to `fetch` grows RSS with the upload even without Relight's
-        // code in between (+73 to 89 MB in this case on a 2-core machine), so
-        // the limit is checked on Bun only.
+        // code in between (+73 to 89 MB in this case on a 2-core machine).
+        // The limit is therefore checked on Bun only.
         if (runtime.name === "deno") return;
         assert.ok(growth < maxRssGrowth, `RSS grew by ${Math.round(growth / 1048576)} MB`);
       },
@@ -157,7 +157,8 @@ export const trafficCases: CaseGroup = {
         assert.match(events[2] ?? "", /^id: 3\n/);
         const first = arrivals[0];
         const last = arrivals.at(-1);
-        assert.ok(first !== undefined && last !== undefined, "no chunks arrived");
+        assert.ok(first !== undefined, "no chunks arrived");
+        assert.ok(last !== undefined, "no last chunk");
         assert.ok(first.atMs < 300, `first event after ${first.atMs} ms`);
         assert.ok(last.atMs >= 350, `last event after ${last.atMs} ms, not streamed`);
       },

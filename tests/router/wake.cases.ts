@@ -178,7 +178,7 @@ export const wakeCases: CaseGroup = {
         await withRelight(
           testConfig(sim.socketPath, { sites: [catchAllSite({ idleTimeoutMs: 30_000 })] }),
           async ({ get, relight, clock }) => {
-            // The simulator holds the pause call for 300 ms, so the request
+            // The simulator delays the pause call by 300 ms, so the request
             // below arrives while the pause is under way even on a busy machine.
             await setLatency("pause", 300);
             await clock.advance(30_000);
