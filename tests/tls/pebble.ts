@@ -5,12 +5,13 @@
  * on the port the caller's HTTP listener has bound. When either binary is
  * missing, `startPebble` throws, so the tests fail instead of skipping.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeSelfSigned } from "./support.ts";
 
 export interface Pebble {
   /** ACME directory URL, `https://127.0.0.1:<port>/dir`. */
@@ -31,31 +32,6 @@ async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (address === null || typeof address === "string") throw new Error("no port bound");
   return address.port;
-}
-
-function makeApiCertificate(dir: string): { certFile: string; keyFile: string } {
-  const certFile = join(dir, "pebble-cert.pem");
-  const keyFile = join(dir, "pebble-key.pem");
-  execFileSync("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-  ], { stdio: "ignore" });
-  return { certFile, keyFile };
 }
 
 function getWithCa(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -110,7 +86,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 /** Starts pebble and its DNS server; `httpPort` is where pebble sends HTTP-01 checks. */
 export async function startPebble(options: { httpPort: number }): Promise<Pebble> {
   const dir = mkdtempSync(join(tmpdir(), "relight-pebble-"));
-  const { certFile, keyFile } = makeApiCertificate(dir);
+  const { certFile, keyFile } = makeSelfSigned(dir, "pebble", ["localhost", "127.0.0.1"], 2);
   const [listenPort, managementPort, dnsPort, dnsManagementPort] = [
     await freePort(),
     await freePort(),

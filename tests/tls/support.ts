@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
+import { isIP } from "node:net";
 
 export interface TempDir {
   path: string;
@@ -15,7 +16,10 @@ export function makeTempDir(): TempDir {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** Writes a self-signed EC certificate for `names` to `<dir>/<file>.crt` and `.key`. */
+/**
+ * Writes a self-signed EC certificate for `names` (host names or IP
+ * addresses) to `<dir>/<file>.crt` and `.key`.
+ */
 export function makeSelfSigned(
   dir: string,
   file: string,
@@ -24,7 +28,7 @@ export function makeSelfSigned(
 ): { certFile: string; keyFile: string } {
   const certFile = join(dir, `${file}.crt`);
   const keyFile = join(dir, `${file}.key`);
-  const altNames = names.map((name) => `DNS:${name}`).join(",");
+  const altNames = names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(",");
   execFileSync("openssl", [
     "req",
     "-x509",
