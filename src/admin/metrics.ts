@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics for one Relight instance. Counters and histograms are
  * updated through the `Observer` calls that the router makes at each event.
- * Gauges for VM states, in-flight requests, open WebSockets, slicerd
- * reachability and index age are read from the status report at scrape time.
+ * Request counts and durations, recorded once per proxied request, are kept
+ * as plain numbers and passed to prom-client at scrape time. Gauges for VM
+ * states, in-flight requests, open WebSockets, slicerd reachability and index
+ * age are read from the status report at scrape time.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Metric, Registry } from "prom-client";
 import type { CertificateOrderResult, Observer, PauseResult, WakeResult } from "../observe.ts";
 import type { StatusReport, VmState } from "../status.ts";
 import { collectProcessMetrics } from "./process-metrics.ts";
@@ -36,14 +38,153 @@ export interface MetricsOptions {
   processMetrics?: boolean;
 }
 
+/** `status_class` label values, in the order of the indexes that `statusClassIndex` returns. */
+const statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"] as const;
+const otherStatusClassIndex = statusClasses.length - 1;
+
 /** Returns "2xx" for 200 to 299 and so on, or "other" outside 100 to 599. */
 export function statusClass(status: number): string {
-  if (!Number.isInteger(status) || status < 100 || status > 599) return "other";
-  return `${Math.floor(status / 100)}xx`;
+  return statusClasses[statusClassIndex(status)] ?? "other";
+}
+
+/** Returns the index of `statusClass(status)` in `statusClasses`, without building a string. */
+function statusClassIndex(status: number): number {
+  if (!Number.isInteger(status) || status < 100 || status > 599) return otherStatusClassIndex;
+  return Math.floor(status / 100) - 1;
 }
 
 function appLabel(app: string): string {
   return app === "" ? unmatchedApp : app;
+}
+
+/** Request counts and durations of one app, as prom-client's Counter and Histogram keep them. */
+class AppRequests {
+  /** Requests by status class, indexed like `statusClasses`. */
+  readonly statusCounts: number[] = statusClasses.map(() => 0);
+  /**
+   * Durations per bucket of `requestBuckets`, not cumulative. Durations above
+   * the last bound are counted only in `durationCount`.
+   */
+  readonly bucketCounts: number[] = requestBuckets.map(() => 0);
+  /** Sum of the durations in seconds. */
+  durationSum = 0;
+  durationCount = 0;
+
+  constructor(readonly app: string) {}
+}
+
+/** One series of `relight_requests_total`. */
+interface RequestCountSeries {
+  readonly requests: AppRequests;
+  readonly classIndex: number;
+  readonly labels: { app: string; status_class: string };
+}
+
+/**
+ * Counts and durations of proxied requests by app. prom-client's `inc` and
+ * `observe` hash a labels object on every call, but `add` looks the app up
+ * in a Map once and allocates nothing unless the app or its status class is
+ * new. The request metrics read these totals at scrape time.
+ */
+class RequestTotals {
+  readonly #apps = new Map<string, AppRequests>();
+  /** Counter series in order of their first request, the order prom-client renders them in. */
+  readonly countSeries: RequestCountSeries[] = [];
+  /** Apps in order of their first duration, the order prom-client renders histogram series in. */
+  readonly durationSeries: AppRequests[] = [];
+
+  /** Adds one request to `app`, which is already a label value. */
+  add(app: string, status: number, durationMs: number): void {
+    let requests = this.#apps.get(app);
+    if (requests === undefined) {
+      requests = new AppRequests(app);
+      this.#apps.set(app, requests);
+    }
+
+    const classIndex = statusClassIndex(status);
+    const count = requests.statusCounts[classIndex] ?? 0;
+    requests.statusCounts[classIndex] = count + 1;
+    if (count === 0) {
+      const labels = { app, status_class: statusClass(status) };
+      this.countSeries.push({ requests, classIndex, labels });
+    }
+
+    // prom-client's Histogram.observe raised the same error after the
+    // counter had counted the request, so the count stays.
+    const seconds = durationMs / 1000;
+    if (!Number.isFinite(seconds)) {
+      throw new TypeError(`Invalid request duration: ${durationMs} ms is not a finite number.`);
+    }
+    if (requests.durationCount === 0) this.durationSeries.push(requests);
+    requests.durationCount += 1;
+    requests.durationSum += seconds;
+
+    // Bounds are inclusive, as in Prometheus (`le`).
+    let bucket = 0;
+    while (bucket < requestBuckets.length && seconds > (requestBuckets[bucket] ?? 0)) bucket++;
+    if (bucket < requestBuckets.length) {
+      requests.bucketCounts[bucket] = (requests.bucketCounts[bucket] ?? 0) + 1;
+    }
+  }
+
+  clear(): void {
+    this.#apps.clear();
+    this.countSeries.length = 0;
+    this.durationSeries.length = 0;
+  }
+}
+
+/** One sample in the form that prom-client's `Histogram.get()` returns. */
+interface HistogramSample {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName: string;
+}
+
+/**
+ * `relight_request_duration_seconds`, built from `RequestTotals` at scrape
+ * time. prom-client's Histogram has no way to set bucket counts, so this is
+ * a metric of its own. prom-client 15.1.3's Registry reads `name`, `help`,
+ * `type`, `aggregator`, `get()` and `reset()` from a registered metric, and
+ * renders a metric without `getForPromString()` from `get()`. `get()` returns
+ * the samples that `Histogram.get()` returns for the same observations.
+ */
+class RequestDurationHistogram {
+  readonly name = "relight_request_duration_seconds";
+  readonly help = "Time from receiving a request to the end of its response body or WebSocket, " +
+    "including any wake.";
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  readonly #totals: RequestTotals;
+
+  constructor(totals: RequestTotals) {
+    this.#totals = totals;
+  }
+
+  get() {
+    const bucketName = `${this.name}_bucket`;
+    const values: HistogramSample[] = [];
+    for (const requests of this.#totals.durationSeries) {
+      const app = requests.app;
+      let cumulative = 0;
+      requestBuckets.forEach((le, index) => {
+        cumulative += requests.bucketCounts[index] ?? 0;
+        values.push({ labels: { le, app }, value: cumulative, metricName: bucketName });
+      });
+      values.push(
+        { labels: { le: "+Inf", app }, value: requests.durationCount, metricName: bucketName },
+        { labels: { app }, value: requests.durationSum, metricName: `${this.name}_sum` },
+        { labels: { app }, value: requests.durationCount, metricName: `${this.name}_count` },
+      );
+    }
+    const { name, help, type, aggregator } = this;
+    return Promise.resolve({ name, help, type, values, aggregator });
+  }
+
+  /** Clears the request totals, which `relight_requests_total` also reads. */
+  reset(): void {
+    this.#totals.clear();
+  }
 }
 
 export class RelightMetrics implements Observer {
@@ -51,8 +192,7 @@ export class RelightMetrics implements Observer {
   readonly registry = new Registry();
 
   readonly #status: () => StatusReport;
-  readonly #requests: Counter<"app" | "status_class">;
-  readonly #requestDuration: Histogram<"app">;
+  readonly #requestTotals = new RequestTotals();
   readonly #wakes: Counter<"app" | "result">;
   readonly #wakeDuration: Histogram<"app" | "result">;
   readonly #pauses: Counter<"app" | "result">;
@@ -73,20 +213,22 @@ export class RelightMetrics implements Observer {
     this.#status = status;
     const registers = [this.registry];
 
-    this.#requests = new Counter({
+    const requestTotals = this.#requestTotals;
+    new Counter({
       name: "relight_requests_total",
       help: "Proxied requests by app and response status class.",
       labelNames: ["app", "status_class"],
       registers,
+      // Called at each scrape before the counter's values are read.
+      collect() {
+        this.reset();
+        for (const { requests, classIndex, labels } of requestTotals.countSeries) {
+          this.inc(labels, requests.statusCounts[classIndex]);
+        }
+      },
     });
-    this.#requestDuration = new Histogram({
-      name: "relight_request_duration_seconds",
-      help: "Time from receiving a request to the end of its response body or WebSocket, " +
-        "including any wake.",
-      labelNames: ["app"],
-      buckets: requestBuckets,
-      registers,
-    });
+    // The cast is needed because prom-client's Metric type lists only its own classes.
+    this.registry.registerMetric(new RequestDurationHistogram(requestTotals) as unknown as Metric);
     this.#wakes = new Counter({
       name: "relight_wakes_total",
       help: "VM wakes by app and result.",
@@ -179,9 +321,7 @@ export class RelightMetrics implements Observer {
   }
 
   requestFinished(app: string, status: number, durationMs: number): void {
-    const label = appLabel(app);
-    this.#requests.inc({ app: label, status_class: statusClass(status) });
-    this.#requestDuration.observe({ app: label }, durationMs / 1000);
+    this.#requestTotals.add(appLabel(app), status, durationMs);
   }
 
   wakeFinished(app: string, result: WakeResult, durationMs: number): void {

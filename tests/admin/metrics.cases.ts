@@ -1,5 +1,6 @@
 /** Prometheus metrics: values after known events and gauges from the status report. */
 import assert from "node:assert/strict";
+import { Counter, Histogram, Registry } from "prom-client";
 import { RelightMetrics, statusClass } from "../../src/admin/metrics.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import { RecordingRouter, vmStatus } from "./fixtures.ts";
@@ -14,6 +15,65 @@ export function sampleValue(text: string, sample: string): number | undefined {
 
 function newMetrics(router = new RecordingRouter()) {
   return new RelightMetrics(() => router.status(), { processMetrics: false });
+}
+
+/** Bucket boundaries of `relight_request_duration_seconds`, in seconds. */
+const requestBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** One `requestFinished` call: app, status and duration in ms. */
+type RequestEvent = [app: string, status: number, durationMs: number];
+
+/**
+ * Requests that cover each status class, the empty app, label values that
+ * need escaping, durations on bucket boundaries, past the last bound and
+ * below zero, and apps whose first requests interleave.
+ */
+const requestEvents: RequestEvent[] = [
+  ["shop-1", 200, 12],
+  ["blog-1", 502, 5],
+  ["", 404, 1],
+  ["shop-1", 101, 10],
+  ["unmatched", 404, 60_000],
+  ["blog-1", 204, 0.5],
+  ['a"b\\c\nd', 302, 250],
+  ["shop-1", 0, 61_000],
+  ["blog-1", 600, 2_500.25],
+  ["shop-1", 599, 30_000],
+  ["blog-1", 250.5, -3],
+  ["123", 100, 4.999],
+  ["shop-1", 200, 1_000],
+  ["blog-1", 502, 99.9],
+];
+
+/** Returns the lines of `text` that are samples of `relight_request*` metrics or their TYPE. */
+function requestMetricLines(text: string): string[] {
+  return text.split("\n").filter((line) =>
+    line.startsWith("relight_request") || line.startsWith("# TYPE relight_request")
+  );
+}
+
+/** Renders `events` with prom-client's own Counter and Histogram, for comparison. */
+async function renderWithPromClient(events: RequestEvent[]): Promise<string> {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: "relight_requests_total",
+    help: "Requests.",
+    labelNames: ["app", "status_class"],
+    registers: [registry],
+  });
+  const durations = new Histogram({
+    name: "relight_request_duration_seconds",
+    help: "Durations.",
+    labelNames: ["app"],
+    buckets: requestBuckets,
+    registers: [registry],
+  });
+  for (const [app, status, durationMs] of events) {
+    const label = app === "" ? "unmatched" : app;
+    requests.inc({ app: label, status_class: statusClass(status) });
+    durations.observe({ app: label }, durationMs / 1000);
+  }
+  return await registry.metrics();
 }
 
 export const metricsCases: CaseGroup = {
@@ -60,6 +120,174 @@ export const metricsCases: CaseGroup = {
         assert.equal(
           sampleValue(text, 'relight_request_duration_seconds_bucket{le="0.025",app="blog-1"}'),
           1,
+        );
+      },
+    },
+    {
+      name: "request counter values exact",
+      async run() {
+        const metrics = newMetrics();
+        for (const [app, status, durationMs] of requestEvents) {
+          metrics.requestFinished(app, status, durationMs);
+        }
+        const text = await metrics.render();
+
+        const expected: [string, number][] = [
+          ["shop-1", "2xx", 2],
+          ["shop-1", "1xx", 1],
+          ["shop-1", "other", 1],
+          ["shop-1", "5xx", 1],
+          ["blog-1", "5xx", 2],
+          ["blog-1", "2xx", 1],
+          ["blog-1", "other", 2],
+          ["unmatched", "4xx", 2],
+          ['a\\"b\\\\c\\nd', "3xx", 1],
+          ["123", "1xx", 1],
+        ].map(([app, statusClass, count]) => [
+          `relight_requests_total{app="${app}",status_class="${statusClass}"}`,
+          count as number,
+        ]);
+        for (const [sample, count] of expected) {
+          assert.equal(sampleValue(text, sample), count, sample);
+        }
+        const samples = text.split("\n").filter((line) =>
+          line.startsWith("relight_requests_total")
+        );
+        assert.equal(samples.length, expected.length);
+      },
+    },
+    {
+      name: "request histogram values exact",
+      async run() {
+        const metrics = newMetrics();
+        for (const [app, status, durationMs] of requestEvents) {
+          metrics.requestFinished(app, status, durationMs);
+        }
+        const text = await metrics.render();
+        const name = "relight_request_duration_seconds";
+
+        // shop-1 took 12 ms, 10 ms, 61 s, 30 s and 1 s, in that order.
+        const shopBuckets: [string, number][] = [
+          ["0.005", 0],
+          ["0.01", 1],
+          ["0.025", 2],
+          ["0.05", 2],
+          ["0.1", 2],
+          ["0.25", 2],
+          ["0.5", 2],
+          ["1", 3],
+          ["2.5", 3],
+          ["5", 3],
+          ["10", 3],
+          ["30", 4],
+          ["60", 4],
+          ["+Inf", 5],
+        ];
+        for (const [le, count] of shopBuckets) {
+          const sample = `${name}_bucket{le="${le}",app="shop-1"}`;
+          assert.equal(sampleValue(text, sample), count, sample);
+        }
+        assert.equal(sampleValue(text, `${name}_count{app="shop-1"}`), 5);
+        assert.equal(sampleValue(text, `${name}_sum{app="shop-1"}`), 0.012 + 0.01 + 61 + 30 + 1);
+
+        // blog-1 took 5 ms, 0.5 ms, 2.50025 s, -3 ms and 99.9 ms, in that order.
+        assert.equal(sampleValue(text, `${name}_bucket{le="0.005",app="blog-1"}`), 3);
+        assert.equal(sampleValue(text, `${name}_bucket{le="0.1",app="blog-1"}`), 4);
+        assert.equal(sampleValue(text, `${name}_bucket{le="2.5",app="blog-1"}`), 4);
+        assert.equal(sampleValue(text, `${name}_bucket{le="5",app="blog-1"}`), 5);
+        assert.equal(sampleValue(text, `${name}_count{app="blog-1"}`), 5);
+        assert.equal(
+          sampleValue(text, `${name}_sum{app="blog-1"}`),
+          0.005 + 0.0005 + 2.50025 + -0.003 + 0.0999,
+        );
+
+        // The empty app and "unmatched" share one series, with durations of 1 ms and 60 s.
+        assert.equal(sampleValue(text, `${name}_bucket{le="0.005",app="unmatched"}`), 1);
+        assert.equal(sampleValue(text, `${name}_bucket{le="30",app="unmatched"}`), 1);
+        assert.equal(sampleValue(text, `${name}_bucket{le="60",app="unmatched"}`), 2);
+        assert.equal(sampleValue(text, `${name}_count{app="unmatched"}`), 2);
+        assert.equal(sampleValue(text, `${name}_sum{app="unmatched"}`), 0.001 + 60);
+      },
+    },
+    {
+      name: "request metrics match prom-client",
+      async run() {
+        const metrics = newMetrics();
+        for (const [app, status, durationMs] of requestEvents) {
+          metrics.requestFinished(app, status, durationMs);
+        }
+        const expected = requestMetricLines(await renderWithPromClient(requestEvents));
+        const actual = requestMetricLines(await metrics.render());
+
+        assert.deepEqual(actual, expected);
+      },
+    },
+    {
+      name: "request metrics stable across scrapes",
+      async run() {
+        const metrics = newMetrics();
+        const firstHalf = requestEvents.slice(0, 7);
+        for (const [app, status, durationMs] of firstHalf) {
+          metrics.requestFinished(app, status, durationMs);
+        }
+        const first = requestMetricLines(await metrics.render());
+        const again = requestMetricLines(await metrics.render());
+        assert.deepEqual(first, requestMetricLines(await renderWithPromClient(firstHalf)));
+        assert.deepEqual(again, first);
+
+        for (const [app, status, durationMs] of requestEvents.slice(7)) {
+          metrics.requestFinished(app, status, durationMs);
+        }
+        const expected = requestMetricLines(await renderWithPromClient(requestEvents));
+        assert.deepEqual(requestMetricLines(await metrics.render()), expected);
+      },
+    },
+    {
+      name: "registry reset clears requests",
+      async run() {
+        const metrics = newMetrics();
+        metrics.requestFinished("blog-1", 200, 12);
+        await metrics.render();
+        metrics.registry.resetMetrics();
+        let text = await metrics.render();
+
+        assert.equal(
+          sampleValue(text, 'relight_requests_total{app="blog-1",status_class="2xx"}'),
+          undefined,
+        );
+        assert.equal(
+          sampleValue(text, 'relight_request_duration_seconds_count{app="blog-1"}'),
+          undefined,
+        );
+
+        metrics.requestFinished("blog-1", 200, 30);
+        text = await metrics.render();
+        assert.equal(
+          sampleValue(text, 'relight_requests_total{app="blog-1",status_class="2xx"}'),
+          1,
+        );
+        assert.equal(sampleValue(text, 'relight_request_duration_seconds_sum{app="blog-1"}'), 0.03);
+      },
+    },
+    {
+      name: "non-finite duration rejected",
+      async run() {
+        const metrics = newMetrics();
+        assert.throws(() => metrics.requestFinished("blog-1", 200, Number.NaN), TypeError);
+        assert.throws(
+          () => metrics.requestFinished("blog-1", 200, Number.POSITIVE_INFINITY),
+          TypeError,
+        );
+        const text = await metrics.render();
+
+        // As with prom-client's Histogram, the request is counted before the duration is checked.
+        assert.equal(
+          sampleValue(text, 'relight_requests_total{app="blog-1",status_class="2xx"}'),
+          2,
+        );
+        assert.equal(
+          sampleValue(text, 'relight_request_duration_seconds_count{app="blog-1"}'),
+          undefined,
         );
       },
     },
