@@ -66,7 +66,7 @@ async function openIdleSockets(relight: Contestant, count: number): Promise<WebS
   for (let opened = 0; opened < count; opened += socketBatch) {
     const batch = Array.from({ length: Math.min(socketBatch, count - opened) }, () => {
       const socket = runtime.connectWebSocket(url, {
-        headers: new Headers({ host: relight.host }),
+        headers: [["host", relight.host]],
       });
       sockets.push(socket);
       return new Promise<void>((resolve, reject) => {

@@ -43,7 +43,7 @@ async function sseRate(contestant: Contestant, count: number): Promise<number> {
 
 function openSocket(contestant: Contestant): Promise<WebSocket> {
   const url = `${contestant.origin.replace(/^http/, "ws")}/ws`;
-  const socket = runtime.connectWebSocket(url, { headers: new Headers({ host: contestant.host }) });
+  const socket = runtime.connectWebSocket(url, { headers: [["host", contestant.host]] });
   return new Promise((resolve, reject) => {
     socket.onopen = () => resolve(socket);
     socket.onerror = () => reject(new Error(`WebSocket to ${contestant.name} failed to open`));

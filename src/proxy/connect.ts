@@ -5,6 +5,7 @@
  * would wait for the kernel to give up, which takes about two minutes on
  * Linux with the default `tcp_syn_retries` of 6.
  */
+import type { UpstreamRequest } from "../runtime/index.ts";
 import { probeTcp } from "../vm/probe.ts";
 import { OverdueSweep, type Watched } from "./overdue.ts";
 import type { Upstream } from "./types.ts";
@@ -14,38 +15,24 @@ export const defaultConnectTimeoutMs = 5_000;
 
 /** A running connect check, from `watchConnect`. */
 export interface ConnectWatch {
-  /**
-   * Aborts when the upstream accepted no new TCP connection in time, or when
-   * `clientGone` aborts, at any point of the exchange.
-   */
-  readonly signal: AbortSignal;
+  /** True once the upstream accepted no new TCP connection in time and the request was cancelled. */
+  readonly timedOut: boolean;
   /** Ends the check, once response headers arrived or the request failed. */
   stop(): void;
 }
 
 class PendingConnect implements ConnectWatch, Watched {
   readonly startedAt = performance.now();
-  readonly #controller = new AbortController();
   readonly #upstream: Upstream;
+  readonly #request: UpstreamRequest;
   readonly #sweep: OverdueSweep<PendingConnect>;
   #stopped = false;
+  timedOut = false;
 
-  constructor(upstream: Upstream, sweep: OverdueSweep<PendingConnect>, clientGone: AbortSignal) {
+  constructor(upstream: Upstream, request: UpstreamRequest, sweep: OverdueSweep<PendingConnect>) {
     this.#upstream = upstream;
+    this.#request = request;
     this.#sweep = sweep;
-    if (clientGone.aborted) {
-      this.#controller.abort(clientGone.reason);
-    } else {
-      // Left in place after `stop`, so a client that leaves mid-body still
-      // cancels the upstream response body.
-      clientGone.addEventListener("abort", () => this.#controller.abort(clientGone.reason), {
-        once: true,
-      });
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
   }
 
   stop(): void {
@@ -56,7 +43,8 @@ class PendingConnect implements ConnectWatch, Watched {
   async check(timeoutMs: number): Promise<void> {
     const open = await probeTcp(this.#upstream.hostname, this.#upstream.port, timeoutMs);
     if (!open && !this.#stopped) {
-      this.#controller.abort(new Error("upstream accepted no connection"));
+      this.timedOut = true;
+      this.#request.cancel?.(new Error("upstream accepted no connection"));
     }
   }
 }
@@ -65,16 +53,16 @@ class PendingConnect implements ConnectWatch, Watched {
 const sweeps = new Map<number, OverdueSweep<PendingConnect>>();
 
 /**
- * Checks the upstream when a request has had no response headers for
+ * Checks the upstream when `request` has had no response headers for
  * `timeoutMs`: a fresh TCP connection must open within another `timeoutMs`,
- * or `signal` aborts. A slow app that still accepts connections keeps its
- * requests, so the deadline only ends requests to an address that takes
- * none, after between one and 2.25 times `timeoutMs`.
+ * or the request is cancelled. A slow app that still accepts connections
+ * keeps its requests, so the deadline only ends requests to an address that
+ * takes none, after between one and 2.25 times `timeoutMs`.
  */
 export function watchConnect(
   upstream: Upstream,
   timeoutMs: number,
-  clientGone: AbortSignal,
+  request: UpstreamRequest,
 ): ConnectWatch {
   let sweep = sweeps.get(timeoutMs);
   if (sweep === undefined) {
@@ -82,7 +70,7 @@ export function watchConnect(
     sweeps.set(timeoutMs, sweep);
   }
 
-  const watch = new PendingConnect(upstream, sweep, clientGone);
+  const watch = new PendingConnect(upstream, request, sweep);
   sweep.add(watch);
   return watch;
 }

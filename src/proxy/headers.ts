@@ -62,20 +62,8 @@ export interface ForwardingContext {
   webSocket: boolean;
 }
 
-/** Removes hop-by-hop headers and those named in `Connection`, in place. */
-export function removeHopByHop(headers: Headers): void {
-  const connection = headers.get("connection");
-  if (connection) {
-    for (const token of connection.split(",")) {
-      const name = token.trim().toLowerCase();
-      if (name !== "" && !protectedHeaders.has(name)) headers.delete(name);
-    }
-  }
-  for (const name of hopByHop) headers.delete(name);
-}
-
-/** Headers dropped from every forwarded request: the hop-by-hop ones. */
-const requestDropped: ReadonlySet<string> = new Set(hopByHop);
+/** Headers dropped from every forwarded message: the hop-by-hop ones. */
+const hopByHopDropped: ReadonlySet<string> = new Set(hopByHop);
 /** Headers dropped from a forwarded WebSocket handshake. */
 const webSocketDropped: ReadonlySet<string> = new Set([...hopByHop, ...webSocketHandshake]);
 
@@ -97,12 +85,15 @@ function connectionOptions(connection: string | null): Set<string> | undefined {
  * appended to `X-Forwarded-For`. From any other peer every `X-Forwarded-*`
  * header and each of `forwardingClaims` is dropped and replaced.
  */
-export function upstreamRequestHeaders(incoming: Headers, context: ForwardingContext): Headers {
-  const dropped = context.webSocket ? webSocketDropped : requestDropped;
+export function upstreamRequestHeaders(
+  incoming: Headers,
+  context: ForwardingContext,
+): [string, string][] {
+  const dropped = context.webSocket ? webSocketDropped : hopByHopDropped;
   const options = connectionOptions(incoming.get("connection"));
   const trusted = context.peer !== "" && context.trustedProxies.contains(context.peer);
 
-  const headers = new Headers();
+  const fields: [string, string][] = [];
   let chain: string | undefined;
   let via: string | undefined;
   let host = "";
@@ -124,19 +115,43 @@ export function upstreamRequestHeaders(incoming: Headers, context: ForwardingCon
     } else if (name === "host") {
       host = value;
     }
-    headers.append(name, value);
+    fields.push([name, value]);
   });
 
-  headers.set("x-forwarded-for", chain ? `${chain}, ${context.peer}` : context.peer);
-  if (!hasProto) headers.set("x-forwarded-proto", context.proto);
-  if (!hasHost && host !== "") headers.set("x-forwarded-host", host);
-  headers.set("via", via ? `${via}, ${viaEntry}` : viaEntry);
-  return headers;
+  fields.push(["x-forwarded-for", chain ? `${chain}, ${context.peer}` : context.peer]);
+  if (!hasProto) fields.push(["x-forwarded-proto", context.proto]);
+  if (!hasHost && host !== "") fields.push(["x-forwarded-host", host]);
+  fields.push(["via", via ? `${via}, ${viaEntry}` : viaEntry]);
+  return fields;
 }
 
-/** Cleans an upstream response's headers in place and appends the `Via` entry. */
-export function cleanResponseHeaders(headers: Headers): void {
-  removeHopByHop(headers);
-  const via = headers.get("via");
-  headers.set("via", via ? `${via}, ${viaEntry}` : viaEntry);
+/**
+ * Returns an upstream response's header fields without the hop-by-hop ones
+ * and those named in `Connection`, with the `Via` entry appended. Fields come
+ * and go as `[name, value]` pairs with lower-case names, so repeated fields
+ * such as `Set-Cookie` stay apart.
+ */
+export function cleanResponseFields(fields: [string, string][]): [string, string][] {
+  let options: Set<string> | undefined;
+  for (const [name, value] of fields) {
+    if (name !== "connection") continue;
+    for (const token of value.split(",")) {
+      const option = token.trim().toLowerCase();
+      if (option !== "" && !protectedHeaders.has(option)) (options ??= new Set()).add(option);
+    }
+  }
+
+  const cleaned: [string, string][] = [];
+  let via: string | undefined;
+  for (const field of fields) {
+    const name = field[0];
+    if (hopByHopDropped.has(name) || options?.has(name)) continue;
+    if (name === "via") {
+      via = via === undefined ? field[1] : `${via}, ${field[1]}`;
+      continue;
+    }
+    cleaned.push(field);
+  }
+  cleaned.push(["via", via ? `${via}, ${viaEntry}` : viaEntry]);
+  return cleaned;
 }

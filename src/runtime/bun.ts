@@ -2,8 +2,9 @@
  * The Bun runtime adapter: `Bun.serve`, Bun's `fetch` extensions and
  * process signals.
  */
-import type { ServerWebSocket as BunSocket } from "bun";
+import type { Server, ServerWebSocket as BunSocket } from "bun";
 import { getLogger } from "../log.ts";
+import { UpstreamClient } from "./bun-upstream.ts";
 import type {
   RequestContext,
   RunningServer,
@@ -11,7 +12,7 @@ import type {
   ServeOptions,
   ServerSocket,
   ServerSocketHandlers,
-  UpstreamInit,
+  UpgradeOptions,
   UpstreamSocketOptions,
 } from "./types.ts";
 
@@ -39,6 +40,54 @@ function wrapSocket(ws: BunSocket<SocketData>): ServerSocket {
   return socket;
 }
 
+type BunServer = Server<SocketData>;
+
+/**
+ * The context of one request. A class rather than an object of closures,
+ * because one is made for every request and almost none upgrade.
+ */
+class BunRequestContext implements RequestContext {
+  readonly remoteAddress: string;
+  readonly #request: Request;
+  readonly #server: BunServer;
+  readonly #stopState: { forced: boolean };
+
+  constructor(request: Request, server: BunServer, stopState: { forced: boolean }) {
+    // Read now, because after the client disconnects `requestIP` returns
+    // null, and the access log line is written when the exchange ends.
+    this.remoteAddress = server.requestIP(request)?.address ?? "";
+    this.#request = request;
+    this.#server = server;
+    this.#stopState = stopState;
+  }
+
+  get clientGone(): AbortSignal {
+    return this.#request.signal;
+  }
+
+  get stoppedByServer(): boolean {
+    return this.#stopState.forced;
+  }
+
+  disableTimeout(): void {
+    this.#server.timeout(this.#request, 0);
+  }
+
+  upgrade(upgradeOptions: UpgradeOptions): Response | undefined {
+    const headers = new Headers();
+    if (upgradeOptions.protocol) headers.set("sec-websocket-protocol", upgradeOptions.protocol);
+    if (upgradeOptions.extensions) {
+      headers.set("sec-websocket-extensions", upgradeOptions.extensions);
+    }
+    const upgraded = this.#server.upgrade(this.#request, {
+      data: { handlers: upgradeOptions.handlers },
+      headers,
+    });
+    // Bun ignores the returned response once the upgrade succeeded.
+    return upgraded ? new Response(null) : undefined;
+  }
+}
+
 // NOTE: Bun.serve 1.4.5 sends no response at all to pipelined HTTP/1.1
 // requests (two requests in one write) when the handler awaits a timer or I/O:
 // the connection closes with zero bytes. A handler that returns at once, or
@@ -55,7 +104,7 @@ function serve(options: ServeOptions): RunningServer {
   // Bun 1.4.5's `stop(true)` aborts `request.signal` with a plain AbortError.
   // This flag, read through `stoppedByServer`, separates that abort from a
   // client's without a second signal per request on the hot path.
-  let forcedStop = false;
+  const stopState = { forced: false };
   // Handlers that have not yet returned a response, counted with one shared
   // callback so the hot path makes no closure per request.
   let unfinished = 0;
@@ -73,32 +122,7 @@ function serve(options: ServeOptions): RunningServer {
     idleTimeout: options.idleTimeout ?? 10,
     ...(tls && tls.length > 0 ? { tls } : {}),
     fetch(request, bunServer) {
-      // Read now, because after the client disconnects `requestIP` returns
-      // null, and the access log line is written when the exchange ends.
-      const remoteAddress = bunServer.requestIP(request)?.address ?? "";
-      const context: RequestContext = {
-        remoteAddress,
-        disableTimeout: () => bunServer.timeout(request, 0),
-        upgrade(upgradeOptions) {
-          const headers = new Headers();
-          if (upgradeOptions.protocol) {
-            headers.set("sec-websocket-protocol", upgradeOptions.protocol);
-          }
-          if (upgradeOptions.extensions) {
-            headers.set("sec-websocket-extensions", upgradeOptions.extensions);
-          }
-          const upgraded = bunServer.upgrade(request, {
-            data: { handlers: upgradeOptions.handlers },
-            headers,
-          });
-          // Bun ignores the returned response once the upgrade succeeded.
-          return upgraded ? new Response(null) : undefined;
-        },
-        clientGone: request.signal,
-        get stoppedByServer() {
-          return forcedStop;
-        },
-      };
+      const context = new BunRequestContext(request, bunServer, stopState);
       const response = options.handler(request, context);
       if (response instanceof Response) return response;
       unfinished++;
@@ -133,7 +157,7 @@ function serve(options: ServeOptions): RunningServer {
     async stop(closeActive) {
       if (!closeActive) return server.stop(false);
 
-      forcedStop = true;
+      stopState.forced = true;
       await server.stop(true);
       // Waits, as Deno's `server.finished` does, for the cut handlers to end,
       // so their access log lines are written before the caller goes on.
@@ -148,22 +172,8 @@ function serve(options: ServeOptions): RunningServer {
   };
 }
 
-// NOTE: Bun 1.4.5's fetch adds `User-Agent: Bun/1.4.5` and `Accept: */*` when
-// the client sent none. An empty value is sent as an empty header, not left
-// out, and fetch has no option to drop them (node:http's client in Bun sends
-// neither), so the upstream app receives two headers the client never sent.
-function fetchUpstream(url: string, init: UpstreamInit): Promise<Response> {
-  return fetch(url, {
-    method: init.method,
-    headers: init.headers,
-    body: init.body,
-    redirect: "manual",
-    // Bun would otherwise decode the body but keep `Content-Encoding`.
-    decompress: false,
-    ...(init.body ? { duplex: "half" } : {}),
-    ...(init.signal ? { signal: init.signal } : {}),
-  } as RequestInit);
-}
+/** The pool of upstream connections shared by every listener in the process. */
+const upstreamClient = new UpstreamClient();
 
 function createFetch(options: { unixSocket?: string }): typeof fetch {
   const socketPath = options.unixSocket;
@@ -176,9 +186,9 @@ function createFetch(options: { unixSocket?: string }): typeof fetch {
 
 function connectWebSocket(url: string, options: UpstreamSocketOptions): WebSocket {
   const headers: Record<string, string> = {};
-  options.headers?.forEach((value, name) => {
-    headers[name] = value;
-  });
+  for (const [name, value] of options.headers ?? []) {
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
   // Bun's WebSocket constructor accepts headers, which the standard one does not.
   const BunWebSocket = WebSocket as unknown as new (
     url: string,
@@ -198,7 +208,7 @@ function onSignal(signal: NodeJS.Signals, listener: () => void): () => void {
 export const bunRuntime: Runtime = {
   name: "bun",
   serve,
-  fetchUpstream,
+  fetchUpstream: (request) => upstreamClient.send(request),
   createFetch,
   connectWebSocket,
   onSignal,

@@ -14,6 +14,7 @@
  *   so clients get uncompressed bodies unless the upstream compresses anyway.
  */
 import { getLogger } from "../log.ts";
+import { deliverFetched, formatAuthority } from "./fetched-body.ts";
 import { ServerStoppedError } from "./stopped.ts";
 import type {
   OriginFetchOptions,
@@ -24,7 +25,7 @@ import type {
   ServerSocket,
   ServerSocketHandlers,
   TlsCertificate,
-  UpstreamInit,
+  UpstreamRequest,
   UpstreamSocketOptions,
 } from "./types.ts";
 
@@ -311,18 +312,23 @@ const upstreamClient = Deno.createHttpClient({ allowHost: true });
  * length. With exactly `identity` it decodes nothing: an upstream that
  * compresses anyway is relayed byte for byte with its headers.
  */
-async function fetchUpstream(url: string, init: UpstreamInit): Promise<Response> {
-  const headers = new Headers(init.headers);
+async function fetchUpstream(request: UpstreamRequest): Promise<Response> {
+  const headers = new Headers(request.headers);
   headers.set("accept-encoding", "identity");
+  const cancelled = new AbortController();
+  request.cancel = (reason) => cancelled.abort(reason);
+  const signal = AbortSignal.any([request.signal, cancelled.signal]);
 
-  return await fetch(url, {
-    method: init.method,
+  const authority = formatAuthority(request.hostname, request.port);
+  const response = await fetch(`http://${authority}${request.target}`, {
+    method: request.method,
     headers,
-    body: init.body,
+    body: request.body,
     redirect: "manual",
     client: upstreamClient,
-    ...(init.signal ? { signal: init.signal } : {}),
+    signal,
   });
+  return await deliverFetched(response, request, authority, signal);
 }
 
 // One client per socket path, so connections to the same socket are pooled.

@@ -89,16 +89,48 @@ export interface RunningServer {
   readonly pendingRequests: number;
 }
 
-export interface UpstreamInit {
+/** A request for `Runtime.fetchUpstream`. */
+export interface UpstreamRequest {
+  /** The upstream's address (an IP address or name). */
+  hostname: string;
+  port: number;
   method: string;
-  headers: Headers;
+  /** Path and query, starting with `/`. */
+  target: string;
+  /** Header fields to send as they are, `Host` among them, as `[name, value]` pairs. */
+  headers: [string, string][];
   body: ReadableStream<Uint8Array> | null;
-  signal?: AbortSignal;
+  /** Aborts the request, and the response body while it streams. */
+  signal: AbortSignal;
+  /**
+   * Set by `fetchUpstream` while the request waits for the response head:
+   * calling it ends the request, which then rejects with `reason`.
+   */
+  cancel?: (reason: Error) => void;
+  /**
+   * Turns the response's header fields, `[name, value]` pairs with lower-case
+   * names, into those of the returned response.
+   */
+  responseHeaders(fields: [string, string][]): [string, string][];
+  /**
+   * Response bodies whose `Content-Length` is at most this many bytes are
+   * read whole before the response is returned, so they keep their length.
+   */
+  bufferLimit: number;
+  /**
+   * Called once for every response that `fetchUpstream` returns, when its
+   * body has been handed over whole (`truncated` false), was cancelled, or
+   * failed upstream. `bytes` counts the body bytes handed over. For a body
+   * read whole, and for a response without a body, it is called before the
+   * response is returned.
+   */
+  onBodyEnd(status: number, bytes: number, truncated: boolean): void;
 }
 
 export interface UpstreamSocketOptions {
   protocols?: string[];
-  headers?: Headers;
+  /** Header fields for the handshake, as `[name, value]` pairs. */
+  headers?: [string, string][];
 }
 
 /** Options for a fetch function bound to one origin. */
@@ -111,10 +143,12 @@ export interface Runtime {
   readonly name: "bun" | "deno";
   serve(options: ServeOptions): RunningServer;
   /**
-   * Sends a proxied request upstream: redirects are returned, never followed,
-   * and bodies pass through byte for byte with `Content-Encoding` kept.
+   * Sends a proxied request upstream over HTTP/1.1: redirects are returned,
+   * never followed, and bodies pass through byte for byte with
+   * `Content-Encoding` kept. Rejects when no response head arrived, with an
+   * error that `isConnectFailure` recognises when no connection was made.
    */
-  fetchUpstream(url: string, init: UpstreamInit): Promise<Response>;
+  fetchUpstream(request: UpstreamRequest): Promise<Response>;
   /** Returns a `fetch` for API calls, over a unix socket when one is given. */
   createFetch(options: OriginFetchOptions): typeof fetch;
   /** Opens a WebSocket to an upstream app. */

@@ -11,7 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { denoRuntime } from "../../src/runtime/deno.ts";
-import type { RequestContext, RequestHandler, RunningServer } from "../../src/runtime/types.ts";
+import type {
+  RequestContext,
+  RequestHandler,
+  RunningServer,
+  UpstreamRequest,
+} from "../../src/runtime/types.ts";
 import { abandonRequest, abortedWithin, delay, rawRequest, startUpstream } from "./helpers.ts";
 
 async function withServer(handler: RequestHandler, run: (server: RunningServer) => Promise<void>) {
@@ -21,6 +26,25 @@ async function withServer(handler: RequestHandler, run: (server: RunningServer) 
   } finally {
     await server.stop(true);
   }
+}
+
+/** Builds a request for `fetchUpstream` to `origin` (such as http://127.0.0.1:8080). */
+function requestTo(
+  origin: string,
+  target: string,
+  init: { method: string; headers: [string, string][]; body: ReadableStream<Uint8Array> | null },
+): UpstreamRequest {
+  const url = new URL(origin);
+  return {
+    hostname: url.hostname,
+    port: Number(url.port),
+    target,
+    ...init,
+    signal: new AbortController().signal,
+    bufferLimit: 1024 * 1024,
+    responseHeaders: (fields) => fields,
+    onBodyEnd: () => undefined,
+  };
 }
 
 /** Copies a response the way a proxy does, headers included. */
@@ -43,11 +67,11 @@ Deno.test("fetchUpstream relays a gzip body byte for byte", async () => {
   try {
     await withServer(
       async (request) => {
-        const response = await denoRuntime.fetchUpstream(upstream.url + "/", {
+        const response = await denoRuntime.fetchUpstream(requestTo(upstream.url, "/", {
           method: request.method,
-          headers: request.headers,
+          headers: [...request.headers],
           body: null,
-        });
+        }));
         return relay(response);
       },
       async (server) => {
@@ -75,11 +99,11 @@ Deno.test("fetchUpstream keeps an uncompressed response as it is", async () => {
     response.end("plain");
   });
   try {
-    const response = await denoRuntime.fetchUpstream(upstream.url + "/", {
+    const response = await denoRuntime.fetchUpstream(requestTo(upstream.url, "/", {
       method: "GET",
-      headers: new Headers(),
+      headers: [],
       body: null,
-    });
+    }));
     assert.equal(response.headers.get("content-length"), "5");
     assert.equal(await response.text(), "plain");
   } finally {
@@ -90,11 +114,11 @@ Deno.test("fetchUpstream keeps an uncompressed response as it is", async () => {
 Deno.test("fetchUpstream sends the caller's Host header", async () => {
   const upstream = await startUpstream((_request, response) => response.end("ok"));
   try {
-    const response = await denoRuntime.fetchUpstream(upstream.url + "/", {
+    const response = await denoRuntime.fetchUpstream(requestTo(upstream.url, "/", {
       method: "GET",
-      headers: new Headers({ host: "app.example.test" }),
+      headers: [["host", "app.example.test"]],
       body: null,
-    });
+    }));
     await response.body?.cancel();
     assert.equal(upstream.received[0]?.headers.host, "app.example.test");
   } finally {
@@ -108,11 +132,11 @@ Deno.test("fetchUpstream returns redirects without following", async () => {
     response.end();
   });
   try {
-    const response = await denoRuntime.fetchUpstream(upstream.url + "/", {
+    const response = await denoRuntime.fetchUpstream(requestTo(upstream.url, "/", {
       method: "GET",
-      headers: new Headers(),
+      headers: [],
       body: null,
-    });
+    }));
     await response.body?.cancel();
     assert.equal(response.status, 302);
     assert.equal(response.headers.get("location"), "/elsewhere");
@@ -138,11 +162,11 @@ Deno.test("fetchUpstream streams a request body upstream", async () => {
         controller.enqueue(chunk);
       },
     });
-    const response = await denoRuntime.fetchUpstream(upstream.url + "/upload", {
+    const response = await denoRuntime.fetchUpstream(requestTo(upstream.url, "/upload", {
       method: "POST",
-      headers: new Headers(),
+      headers: [],
       body,
-    });
+    }));
     assert.equal(await response.text(), String(16 * chunk.byteLength));
   } finally {
     await upstream.close();

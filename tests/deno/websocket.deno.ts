@@ -175,7 +175,7 @@ Deno.test("connectWebSocket sends headers, Host and protocols", async () => {
   try {
     const upstream = denoRuntime.connectWebSocket(`ws://127.0.0.1:${server.port}/socket`, {
       protocols: ["v1", "v2"],
-      headers: new Headers({ host: "app.example.test", "x-forwarded-for": "203.0.113.7" }),
+      headers: [["host", "app.example.test"], ["x-forwarded-for", "203.0.113.7"]],
     });
     await new Promise((resolve, reject) => {
       upstream.onopen = resolve;

@@ -122,7 +122,7 @@ export async function openWebSocket(
 ): Promise<WebSocket> {
   const url = `${baseUrl.replace(/^http/, "ws")}${path}`;
   const socket = runtime.connectWebSocket(url, {
-    headers: new Headers({ host }),
+    headers: [["host", host]],
     protocols,
   });
   socket.binaryType = "arraybuffer";

@@ -80,7 +80,7 @@ async function connectClient(port: number, path: string, protocols: string[]) {
   const events: ClientEvents = { messages: [], closes: [] };
   const socket = runtime.connectWebSocket(`ws://${loopback}:${port}${path}`, {
     protocols,
-    headers: new Headers({ host: "chat.example" }),
+    headers: [["host", "chat.example"]],
   });
   socket.binaryType = "arraybuffer";
   socket.addEventListener("message", (event) => {
