@@ -160,20 +160,21 @@ export async function startRelight(config: Config, options: RelightOptions = {})
       : { unknownHostRefreshIntervalMs: options.unknownHostRefreshIntervalMs }),
   });
 
+  const webSockets = new WebSocketTracker();
   const state: RouterState = {
     fleet,
     observer,
     sites: () => sites,
     proxyOptions: () => proxyOptions,
     exchangeEnded: logExchange,
+    webSockets,
   };
-  const webSockets = new WebSocketTracker();
-  const routerHandler = webSockets.wrap(createRouterHandler(state));
+  const routerHandler = createRouterHandler(state);
   const httpsState: RouterState = {
     ...state,
     proxyOptions: () => ({ ...proxyOptions, proto: "https" }),
   };
-  const httpsRouterHandler = webSockets.wrap(createRouterHandler(httpsState));
+  const httpsRouterHandler = createRouterHandler(httpsState);
   // ACME challenges and the redirect to HTTPS come before any routing.
   const plainHandler: RequestHandler = (request, context) =>
     https?.handlePlainHttp(request) ?? routerHandler(request, context);

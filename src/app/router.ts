@@ -22,6 +22,7 @@ import type { RequestContext, RequestHandler } from "../runtime/index.ts";
 import type { Fleet } from "../vm/fleet.ts";
 import { WakeError } from "../vm/errors.ts";
 import type { Claim, Vm } from "../vm/vm.ts";
+import type { WebSocketTracker } from "../admin/websockets.ts";
 import { errorResponse } from "./responses.ts";
 
 const log = getLogger("router");
@@ -34,6 +35,8 @@ export interface RouterState {
   proxyOptions(): ProxyOptions;
   /** Called once for each request that `handleRequest` responds to, when its exchange is over. */
   exchangeEnded?: (exchange: FinishedExchange) => void;
+  /** Receives every client WebSocket the router accepts, so a shutdown can close them. */
+  webSockets?: WebSocketTracker;
 }
 
 /**
@@ -70,6 +73,7 @@ const fetchForbiddenMethods: ReadonlySet<string> = new Set(["CONNECT", "TRACE", 
 
 /** Returns the status for a method that never reaches an app, or undefined for any other. */
 function rejectedStatusFor(method: string): number | undefined {
+  if (method === "GET" || method === "POST" || method === "HEAD") return undefined;
   const status = rejectedMethods.get(method);
   if (status !== undefined) return status;
   return fetchForbiddenMethods.has(method.toUpperCase()) ? 501 : undefined;
@@ -89,6 +93,41 @@ function findVm(state: RouterState, hostname: string): Resolution | undefined {
 
   const known = state.fleet.find(route);
   return known ? { vm: known, route } : undefined;
+}
+
+/** A `Host` value that routed to a VM, valid while the index and sites stay the same. */
+interface CachedRoute {
+  generation: number;
+  sites: readonly SiteConfig[];
+  found: { vm: Vm; route: SiteRoute };
+}
+
+/** Host values cached per fleet; the cache is emptied when it reaches this size. */
+const maxCachedHosts = 4096;
+
+/**
+ * The routes that `Host` values led to, so repeated requests skip host
+ * checks, site matching and the index lookup. Keyed by the raw `Host` value,
+ * which was checked when the entry was made; only hosts that reached a VM
+ * are kept, so a flood of unknown names cannot grow it.
+ */
+class RouteCache {
+  readonly #entries = new Map<string, CachedRoute>();
+
+  get(state: RouterState, host: string): { vm: Vm; route: SiteRoute } | undefined {
+    const entry = this.#entries.get(host);
+    if (entry === undefined) return undefined;
+    if (entry.generation !== state.fleet.generation || entry.sites !== state.sites()) {
+      this.#entries.delete(host);
+      return undefined;
+    }
+    return entry.found;
+  }
+
+  set(state: RouterState, host: string, found: { vm: Vm; route: SiteRoute }): void {
+    if (this.#entries.size >= maxCachedHosts) this.#entries.clear();
+    this.#entries.set(host, { generation: state.fleet.generation, sites: state.sites(), found });
+  }
 }
 
 /** Finds the VM that serves `hostname`, refreshing the index for an unknown host. */
@@ -166,6 +205,17 @@ class Exchange implements ExchangeHooks, Watched {
 
 /** Stall watches by fleet, so every listener of one Relight shares one timer. */
 const stallSweeps = new WeakMap<Fleet, OverdueSweep<Exchange>>();
+/** Route caches by fleet, so every listener of one Relight shares one. */
+const routeCaches = new WeakMap<Fleet, RouteCache>();
+
+function routeCacheFor(fleet: Fleet): RouteCache {
+  let cache = routeCaches.get(fleet);
+  if (cache === undefined) {
+    cache = new RouteCache();
+    routeCaches.set(fleet, cache);
+  }
+  return cache;
+}
 
 function stallSweepFor(fleet: Fleet): OverdueSweep<Exchange> {
   let sweep = stallSweeps.get(fleet);
@@ -183,7 +233,20 @@ export async function handleRequest(
   context: RequestContext,
 ): Promise<Response> {
   const exchange = new Exchange(state, request, context);
+  try {
+    return await route(state, request, context, exchange);
+  } catch (error) {
+    log.error("request failed", { error: String(error) });
+    return errorResponse(request, 500);
+  }
+}
 
+async function route(
+  state: RouterState,
+  request: Request,
+  context: RequestContext,
+  exchange: Exchange,
+): Promise<Response> {
   const rejectedStatus = rejectedStatusFor(request.method);
   if (rejectedStatus !== undefined) {
     log.debug("method rejected", { method: request.method });
@@ -193,24 +256,33 @@ export async function handleRequest(
     return response;
   }
 
-  let hostname: string;
-  try {
-    const host = request.headers.get("host");
-    hostname = normalizeHost(host);
-    checkTargetAuthority(request.url, host ?? "");
-  } catch (error) {
-    if (!(error instanceof InvalidHostError)) throw error;
-    log.debug("invalid host", { error: error.message });
-    return failWith(request, 400, exchange);
+  const host = request.headers.get("host");
+  // A cached route stands for a `Host` value already checked; the target's
+  // authority is compared on every request.
+  let found = host !== null && targetMatchesHost(request.url, host)
+    ? routeCacheFor(state.fleet).get(state, host)
+    : undefined;
+  if (found === undefined) {
+    let hostname: string;
+    try {
+      hostname = normalizeHost(host);
+      checkTargetAuthority(request.url, host ?? "");
+    } catch (error) {
+      if (!(error instanceof InvalidHostError)) throw error;
+      log.debug("invalid host", { error: error.message });
+      return failWith(request, 400, exchange);
+    }
+
+    const resolution = findVm(state, hostname) ?? (await resolveHost(state, hostname));
+    if ("status" in resolution) {
+      exchange.app = resolution.route?.site.pattern;
+      return failWith(request, resolution.status, exchange);
+    }
+    found = resolution;
+    routeCacheFor(state.fleet).set(state, host!, resolution);
   }
 
-  const resolution = findVm(state, hostname) ?? (await resolveHost(state, hostname));
-  if ("status" in resolution) {
-    exchange.app = resolution.route?.site.pattern;
-    return failWith(request, resolution.status, exchange);
-  }
-
-  const { vm, route } = resolution;
+  const { vm, route } = found;
   const webSocket = isWebSocketUpgrade(request);
   exchange.claim = vm.claim(webSocket ? "websocket" : "request");
   exchange.app = vm.hostname;
@@ -220,15 +292,20 @@ export async function handleRequest(
     if (failure !== undefined) return failWith(request, failure, exchange);
   }
 
-  const forwardContext = webSocket ? registeringContext(context, vm) : context;
+  const forwardContext = webSocket ? registeringContext(context, vm, state.webSockets) : context;
   return await forward(state, request, forwardContext, vm, route, exchange);
 }
 
 /**
  * Returns `context` with an `upgrade` that registers the accepted client
- * WebSocket with `vm` until it closes, so a forced pause can close it.
+ * WebSocket with `vm` and `tracker` until it closes, so a forced pause or a
+ * shutdown can close it.
  */
-function registeringContext(context: RequestContext, vm: Vm): RequestContext {
+function registeringContext(
+  context: RequestContext,
+  vm: Vm,
+  tracker: WebSocketTracker | undefined,
+): RequestContext {
   return {
     remoteAddress: context.remoteAddress,
     clientGone: context.clientGone,
@@ -237,7 +314,7 @@ function registeringContext(context: RequestContext, vm: Vm): RequestContext {
     },
     disableTimeout: () => context.disableTimeout(),
     upgrade(options) {
-      const handlers = options.handlers;
+      const handlers = tracker ? tracker.track(options.handlers) : options.handlers;
       return context.upgrade({
         ...options,
         handlers: {
@@ -269,16 +346,7 @@ function registeringContext(context: RequestContext, vm: Vm): RequestContext {
  * target's authority, so on Bun the request is routed by `Host`.
  */
 function checkTargetAuthority(url: string, host: string): void {
-  // Bun builds `request.url` from `Host`, so the authority usually matches
-  // character for character and needs no parsing.
-  const authorityStart = url.indexOf("//") + 2;
-  const authorityEnd = authorityStart + host.length;
-  if (
-    host !== "" && authorityStart > 1 && url.startsWith(host, authorityStart) &&
-    (url.length === authorityEnd || url[authorityEnd] === "/")
-  ) {
-    return;
-  }
+  if (targetMatchesHost(url, host)) return;
 
   // Both sides go through the URL parser, which the runtimes also use to
   // build `request.url`, so `[0:0::1]` and `[::1]` compare equal.
@@ -289,6 +357,17 @@ function checkTargetAuthority(url: string, host: string): void {
       `request target ${JSON.stringify(url)} names another host than Host ${JSON.stringify(host)}`,
     );
   }
+}
+
+/**
+ * Returns true when `request.url` names `host` character for character, as
+ * it does whenever the runtime built it from `Host`, so no parsing is needed.
+ */
+function targetMatchesHost(url: string, host: string): boolean {
+  const authorityStart = url.indexOf("//") + 2;
+  const authorityEnd = authorityStart + host.length;
+  return host !== "" && authorityStart > 1 && url.startsWith(host, authorityStart) &&
+    (url.length === authorityEnd || url[authorityEnd] === "/");
 }
 
 /** Returns the URL's hostname without one trailing dot, or undefined when it is invalid. */
@@ -381,10 +460,5 @@ function upstreamOf(vm: Vm): { hostname: string; port: number } {
 
 /** Builds the request handler for the router's listener. */
 export function createRouterHandler(state: RouterState): RequestHandler {
-  const onError = (request: Request, error: unknown): Response => {
-    log.error("request failed", { error: String(error) });
-    return errorResponse(request, 500);
-  };
-  return (request, context) =>
-    handleRequest(state, request, context).catch((error: unknown) => onError(request, error));
+  return (request, context) => handleRequest(state, request, context);
 }

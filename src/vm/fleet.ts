@@ -44,6 +44,7 @@ const maxGuardedHosts = 10_000;
 export class Fleet {
   readonly #vms = new Map<string, Vm>();
   #index = new TagIndex([]);
+  #generation = 0;
   /** Entries of the last `GET /nodes`, by hostname. */
   #nodes = new Map<string, SlicerNode>();
   #sites: readonly SiteConfig[];
@@ -145,6 +146,11 @@ export class Fleet {
   }
 
   /** Finds the VM for a matched site: the first candidate tag found in its host group. */
+  /** Changes whenever the index or the set of VMs may have changed, so lookups can be cached. */
+  get generation(): number {
+    return this.#generation;
+  }
+
   find(route: SiteRoute): Vm | undefined {
     for (const tag of route.tags) {
       const hostname = this.#index.lookup(route.site.hostGroup, tag);
@@ -272,6 +278,7 @@ export class Fleet {
     }
     this.#index = index;
     this.#nodes = seen;
+    this.#generation++;
   }
 
   async #checkNode(hostname: string): Promise<SlicerNode | undefined> {
