@@ -15,7 +15,7 @@ import {
   proxyRequest,
   UpstreamConnectError,
 } from "../proxy/index.ts";
-import { OverdueSweep, type Watched } from "../proxy/overdue.ts";
+import { OverdueSweep, type Watched } from "../overdue.ts";
 import { InvalidHostError, normalizeHost } from "../routing/host.ts";
 import { matchSite, type SiteRoute } from "../routing/sites.ts";
 import type { RequestContext, RequestHandler } from "../runtime/index.ts";

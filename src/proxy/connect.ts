@@ -7,7 +7,7 @@
  */
 import type { UpstreamRequest } from "../runtime/index.ts";
 import { probeTcp } from "../vm/probe.ts";
-import { OverdueSweep, type Watched } from "./overdue.ts";
+import { OverdueSweep, type Watched } from "../overdue.ts";
 import type { Upstream } from "./types.ts";
 
 /** Default for `ProxyOptions.connectTimeoutMs`: 5 s. */

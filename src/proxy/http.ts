@@ -51,8 +51,12 @@ export async function proxyHttp(
       webSocket: false,
     }),
     body: request.body,
-    // Aborts the upstream request, and its response body, when the client disconnects.
-    signal: context.clientGone,
+    // Aborts the upstream request, and its response body, when the client
+    // disconnects. A getter, so a runtime that makes the signal on first
+    // access makes none for exchanges that never look at it.
+    get signal() {
+      return context.clientGone;
+    },
     bufferLimit: bufferedBodyLimit,
     responseHeaders: cleanResponseFields,
     onBodyEnd(status, bytes, truncated) {

@@ -19,6 +19,7 @@ import {
   responseFraming,
   ResponseParseError,
 } from "./http1.ts";
+import { OverdueSweep, type Watched } from "../overdue.ts";
 import type { UpstreamRequest } from "./types.ts";
 
 /** Idle connections kept per upstream; more are closed when released. */
@@ -30,6 +31,9 @@ const maxIdlePerUpstream = 256;
  * request rarely meets a connection that the app is closing.
  */
 const idleConnectionMs = 4000;
+
+/** Time in ms after which a running exchange starts to watch for the client's disconnect. */
+const clientWatchDelayMs = 200;
 
 /** Bytes a streamed response body may queue before reading from the upstream pauses. */
 const streamHighWaterMark = 256 * 1024;
@@ -166,11 +170,16 @@ const readingBody = 1;
 const finished = 2;
 
 /** One request and its response on a connection. */
-class Exchange {
+class Exchange implements Watched {
   readonly #request: UpstreamRequest;
   readonly #connection: Connection;
   readonly #resolve: (response: Response) => void;
   readonly #reject: (error: unknown) => void;
+  readonly #retryable: boolean;
+  readonly #slow: OverdueSweep<Exchange>;
+  #watchingClient = false;
+  /** `performance.now()` when the request was sent, for the slow-exchange sweep. */
+  startedAt = 0;
   #state = readingHead;
   #head: Buffer | undefined;
   /** True once any byte of the response arrived. */
@@ -195,21 +204,40 @@ class Exchange {
     connection: Connection,
     resolve: (response: Response) => void,
     reject: (error: unknown) => void,
+    retryable: boolean,
+    slow: OverdueSweep<Exchange>,
   ) {
     this.#request = request;
     this.#connection = connection;
     this.#resolve = resolve;
     this.#reject = reject;
+    this.#retryable = retryable;
+    this.#slow = slow;
   }
 
-  /** True when the connection failed before any response byte, so a retry is safe. */
-  get unanswered(): boolean {
-    return !this.#answered;
+  /** Marks the exchange finished and ends its slow-exchange watch. */
+  #finish(): void {
+    this.#state = finished;
+    this.#slow.delete(this);
+  }
+
+  /** Subscribes to the client's disconnect, for an exchange that outlasted the fast path. */
+  watchClient(): void {
+    if (this.#state === finished || this.#watchingClient) return;
+    this.#watchingClient = true;
+    const signal = this.#request.signal;
+    if (signal.aborted) {
+      this.abort(signal.reason);
+      return;
+    }
+    signal.addEventListener("abort", () => this.abort(signal.reason), { once: true });
   }
 
   start(): void {
     const connection = this.#connection;
     connection.exchange = this;
+    this.startedAt = performance.now();
+    this.#slow.add(this);
     const request = this.#request;
     const { head, chunked } = requestHead(request);
     if (request.body === null) {
@@ -363,7 +391,7 @@ class Exchange {
     const body = framing.body;
     const request = this.#request;
     if (body.kind === "none" || (body.kind === "length" && body.length === 0)) {
-      this.#state = finished;
+      this.#finish();
       request.onBodyEnd(status, 0, false);
       this.#resolve(new Response(null, init));
       this.#finishConnection(rest.length === 0);
@@ -391,7 +419,7 @@ class Exchange {
           },
           cancel: () => {
             if (this.#state === finished) return;
-            this.#state = finished;
+            this.#finish();
             request.onBodyEnd(status, this.#bytes, true);
             this.#connection.close();
           },
@@ -399,6 +427,9 @@ class Exchange {
         { highWaterMark: streamHighWaterMark, size: (chunk) => chunk?.byteLength ?? 0 },
       );
       this.#resolve(new Response(stream, init));
+      // A streamed body may last long, so it follows the client from the start.
+      this.#slow.delete(this);
+      this.watchClient();
     }
     if (rest.length > 0) this.#readBody(rest);
   }
@@ -448,7 +479,7 @@ class Exchange {
 
   /** Ends a body read to its last byte; `clean` is false when extra bytes followed it. */
   #endBody(clean = true): void {
-    this.#state = finished;
+    this.#finish();
     const request = this.#request;
     if (this.#buffer !== undefined) {
       request.onBodyEnd(this.#status, this.#filled, false);
@@ -475,14 +506,14 @@ class Exchange {
 
   #fail(error: unknown): void {
     const state = this.#state;
-    this.#state = finished;
+    this.#finish();
     this.#connection.close();
     if (state === readingBody && this.#controller !== undefined) {
       this.#request.onBodyEnd(this.#status, this.#bytes, true);
       this.#controller.error(error);
       return;
     }
-    this.#reject(error);
+    this.#reject(this.#retryable && !this.#answered ? new RetryableError(error) : error);
   }
 }
 
@@ -525,6 +556,15 @@ function requestHead(request: UpstreamRequest): { head: Buffer; chunked: boolean
 /** Pooled upstream connections and the requests sent over them. */
 export class UpstreamClient {
   readonly #pools = new Map<string, Pool>();
+  /**
+   * Exchanges still running after `clientWatchDelayMs`. Only these subscribe
+   * to the client's disconnect: in Bun 1.4.5 `request.signal` is made on first
+   * access, and one is already aborted when the client left before that, so
+   * fast exchanges skip the signal and its listener.
+   */
+  readonly #slow = new OverdueSweep<Exchange>(clientWatchDelayMs, (exchange) => {
+    exchange.watchClient();
+  });
   #idleTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Sends `request` and resolves with the upstream's response; see `Runtime.fetchUpstream`. */
@@ -557,17 +597,7 @@ export class UpstreamClient {
     return new Promise<Response>((resolve, reject) => {
       const retryable = connection.reused && request.body === null &&
         retryableMethods.has(request.method);
-      const exchange = new Exchange(
-        request,
-        connection,
-        resolve,
-        retryable
-          ? (error) => reject(exchange.unanswered ? new RetryableError(error) : error)
-          : reject,
-      );
-      request.signal.addEventListener("abort", () => exchange.abort(request.signal.reason), {
-        once: true,
-      });
+      const exchange = new Exchange(request, connection, resolve, reject, retryable, this.#slow);
       request.cancel = (reason) => exchange.abort(reason);
       try {
         exchange.start();
