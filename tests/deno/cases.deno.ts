@@ -37,6 +37,7 @@ import { slicerClientCases } from "../router/slicer-client.cases.ts";
 import { slicerCases } from "../router/slicer.cases.ts";
 import { trafficCases } from "../router/traffic.cases.ts";
 import { wakeCases } from "../router/wake.cases.ts";
+import { http1Cases } from "../runtime/http1.cases.ts";
 
 const groups = [
   routingCases,
@@ -68,6 +69,7 @@ const groups = [
   reloadCases,
   serverCases,
   serviceCases,
+  http1Cases,
 ];
 
 for (const group of groups) registerDenoCases(group);
