@@ -219,6 +219,8 @@ class Exchange implements Watched {
   #finish(): void {
     this.#state = finished;
     this.#slow.delete(this);
+    // A request body waiting for `drain` stops waiting, so its stream is cancelled.
+    this.onDrain();
   }
 
   /** Subscribes to the client's disconnect, for an exchange that outlasted the fast path. */
@@ -243,6 +245,8 @@ class Exchange implements Watched {
     if (request.body === null) {
       this.#requestSent = true;
       this.#write(head);
+      // A head too large for the socket's buffer is sent in parts.
+      if (this.#pending.length > 0) void this.#flushed();
       return;
     }
     this.#write(head);
@@ -392,8 +396,10 @@ class Exchange implements Watched {
     const request = this.#request;
     if (body.kind === "none" || (body.kind === "length" && body.length === 0)) {
       this.#finish();
+      const response = this.#respond(null, init);
+      if (response === undefined) return;
       request.onBodyEnd(status, 0, false);
-      this.#resolve(new Response(null, init));
+      this.#resolve(response);
       this.#finishConnection(rest.length === 0);
       return;
     }
@@ -426,7 +432,9 @@ class Exchange implements Watched {
         },
         { highWaterMark: streamHighWaterMark, size: (chunk) => chunk?.byteLength ?? 0 },
       );
-      this.#resolve(new Response(stream, init));
+      const response = this.#respond(stream, init);
+      if (response === undefined) return;
+      this.#resolve(response);
       // A streamed body may last long, so it follows the client from the start.
       this.#slow.delete(this);
       this.watchClient();
@@ -435,6 +443,19 @@ class Exchange implements Watched {
   }
 
   #bufferResponse: ResponseInit | undefined;
+
+  /**
+   * Builds the response, or fails the exchange and returns undefined when the
+   * runtime rejects its status text or a header field.
+   */
+  #respond(body: BodyInit | null, init: ResponseInit): Response | undefined {
+    try {
+      return new Response(body, init);
+    } catch (error) {
+      this.#fail(new ResponseParseError(`response not accepted: ${String(error)}`));
+      return undefined;
+    }
+  }
 
   #readBody(data: Uint8Array): void {
     const body = this.#framing!.body;
@@ -482,8 +503,10 @@ class Exchange implements Watched {
     this.#finish();
     const request = this.#request;
     if (this.#buffer !== undefined) {
+      const response = this.#respond(this.#buffer, this.#bufferResponse!);
+      if (response === undefined) return;
       request.onBodyEnd(this.#status, this.#filled, false);
-      this.#resolve(new Response(this.#buffer, this.#bufferResponse));
+      this.#resolve(response);
     } else {
       request.onBodyEnd(this.#status, this.#bytes, false);
       this.#controller!.close();
@@ -569,8 +592,6 @@ export class UpstreamClient {
 
   /** Sends `request` and resolves with the upstream's response; see `Runtime.fetchUpstream`. */
   async send(request: UpstreamRequest): Promise<Response> {
-    const signal = request.signal;
-    signal.throwIfAborted();
     const pool = this.poolFor(request.hostname, request.port);
 
     const pooled = pool.take();
@@ -654,6 +675,7 @@ export class UpstreamClient {
  */
 function openFor(pool: Pool, request: UpstreamRequest): Promise<Connection> {
   const signal = request.signal;
+  if (signal.aborted) return Promise.reject(signal.reason);
   const opening = pool.open();
   return new Promise<Connection>((resolve, reject) => {
     let settled = false;

@@ -68,8 +68,14 @@ export function parseResponseHead(text: string): ResponseHead {
     start = end + 2;
   }
 
+  // RFC 9110 section 15: status codes run from 100 to 599.
+  const status = Number(match[2]);
+  if (status < 100 || status > 599) {
+    throw new ResponseParseError(`invalid status code ${match[2]}`);
+  }
+
   return {
-    status: Number(match[2]),
+    status,
     statusText: match[3] ?? "",
     minorVersion: Number(match[1]),
     fields,

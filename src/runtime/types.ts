@@ -97,7 +97,7 @@ export interface UpstreamRequest {
   method: string;
   /** Path and query, starting with `/`. */
   target: string;
-  /** Header fields to send as they are, `Host` among them, as `[name, value]` pairs. */
+  /** Header fields to send as they are, `Host` among them, as `[name, value]` pairs with lower-case names. */
   headers: [string, string][];
   body: ReadableStream<Uint8Array> | null;
   /** Aborts the request, and the response body while it streams. */

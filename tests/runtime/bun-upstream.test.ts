@@ -444,6 +444,21 @@ describe("bun upstream client", () => {
     await waitFor("connection closed", () => server.connections[0]!.closed);
   });
 
+  test("status outside 100-599 rejected", async () => {
+    for (const statusLine of ["HTTP/1.1 600 Custom", "HTTP/1.1 099 Low"]) {
+      const server = startRawServer({
+        data(connection) {
+          connection.socket.write(`${statusLine}\r\nContent-Length: 2\r\n\r\nok`);
+        },
+      });
+      const client = startClient();
+      const request = upstreamRequest(server.port);
+
+      await assert.rejects(client.send(request), ResponseParseError, statusLine);
+      assert.deepEqual(request.ends, [], statusLine);
+    }
+  });
+
   test("malformed response rejected", async () => {
     const responses = [
       "HTTP/1.1 2OO OK\r\n\r\n",

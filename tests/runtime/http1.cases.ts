@@ -151,6 +151,16 @@ const parseCases: CaseGroup["cases"] = [
     },
   },
   {
+    name: "status outside 100-599 rejected",
+    run() {
+      for (const line of ["HTTP/1.1 000 Zero", "HTTP/1.1 099 Low", "HTTP/1.1 600 High"]) {
+        assertParseError(() => parseResponseHead(line), /invalid status code/);
+      }
+      assert.equal(parseResponseHead("HTTP/1.1 100 Continue").status, 100);
+      assert.equal(parseResponseHead("HTTP/1.1 599 Custom").status, 599);
+    },
+  },
+  {
     name: "fields lower-cased and trimmed in order",
     run() {
       const parsed = parseResponseHead(
