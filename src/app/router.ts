@@ -241,12 +241,16 @@ export async function handleRequest(
   }
 }
 
-async function route(
+/**
+ * Routes and proxies one request. Returns the response promise of the proxy
+ * itself where it can, so the common path adds no promise of its own.
+ */
+function route(
   state: RouterState,
   request: Request,
   context: RequestContext,
   exchange: Exchange,
-): Promise<Response> {
+): Response | Promise<Response> {
   const rejectedStatus = rejectedStatusFor(request.method);
   if (rejectedStatus !== undefined) {
     log.debug("method rejected", { method: request.method });
@@ -273,27 +277,63 @@ async function route(
       return failWith(request, 400, exchange);
     }
 
-    const resolution = findVm(state, hostname) ?? (await resolveHost(state, hostname));
-    if ("status" in resolution) {
-      exchange.app = resolution.route?.site.pattern;
-      return failWith(request, resolution.status, exchange);
+    const known = findVm(state, hostname);
+    if (known === undefined) return routeAfterRefresh(state, request, context, exchange, hostname);
+    if ("status" in known) {
+      exchange.app = known.route?.site.pattern;
+      return failWith(request, known.status, exchange);
     }
-    found = resolution;
-    routeCacheFor(state.fleet).set(state, host!, resolution);
+    found = known;
+    routeCacheFor(state.fleet).set(state, host!, known);
   }
 
-  const { vm, route } = found;
+  return proxyToVm(state, request, context, exchange, found.vm, found.route);
+}
+
+/** Routes a request whose host matched no VM in the index, after refreshing it. */
+async function routeAfterRefresh(
+  state: RouterState,
+  request: Request,
+  context: RequestContext,
+  exchange: Exchange,
+  hostname: string,
+): Promise<Response> {
+  const resolution = await resolveHost(state, hostname);
+  if ("status" in resolution) {
+    exchange.app = resolution.route?.site.pattern;
+    return failWith(request, resolution.status, exchange);
+  }
+  return await proxyToVm(state, request, context, exchange, resolution.vm, resolution.route);
+}
+
+/** Claims `vm` for the request, wakes it when needed, and proxies the request. */
+function proxyToVm(
+  state: RouterState,
+  request: Request,
+  context: RequestContext,
+  exchange: Exchange,
+  vm: Vm,
+  route: SiteRoute,
+): Response | Promise<Response> {
   const webSocket = isWebSocketUpgrade(request);
   exchange.claim = vm.claim(webSocket ? "websocket" : "request");
   exchange.app = vm.hostname;
-
-  if (!vm.ready) {
-    const failure = await waitForVm(vm, route, context);
-    if (failure !== undefined) return failWith(request, failure, exchange);
-  }
-
   const forwardContext = webSocket ? registeringContext(context, vm, state.webSockets) : context;
-  return await forward(state, request, forwardContext, vm, route, exchange);
+  if (!vm.ready) return wakeAndForward(state, request, forwardContext, exchange, vm, route);
+  return forward(state, request, forwardContext, vm, route, exchange);
+}
+
+async function wakeAndForward(
+  state: RouterState,
+  request: Request,
+  context: RequestContext,
+  exchange: Exchange,
+  vm: Vm,
+  route: SiteRoute,
+): Promise<Response> {
+  const failure = await waitForVm(vm, route, context);
+  if (failure !== undefined) return failWith(request, failure, exchange);
+  return await forward(state, request, context, vm, route, exchange);
 }
 
 /**

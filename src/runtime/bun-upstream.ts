@@ -175,7 +175,9 @@ class Exchange implements Watched {
   readonly #connection: Connection;
   readonly #resolve: (response: Response) => void;
   readonly #reject: (error: unknown) => void;
+  /** True when a failure before any response byte may send the request again. */
   readonly #retryable: boolean;
+  readonly #client: UpstreamClient;
   readonly #slow: OverdueSweep<Exchange>;
   #watchingClient = false;
   /** `performance.now()` when the request was sent, for the slow-exchange sweep. */
@@ -205,14 +207,15 @@ class Exchange implements Watched {
     resolve: (response: Response) => void,
     reject: (error: unknown) => void,
     retryable: boolean,
-    slow: OverdueSweep<Exchange>,
+    client: UpstreamClient,
   ) {
     this.#request = request;
     this.#connection = connection;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#retryable = retryable;
-    this.#slow = slow;
+    this.#client = client;
+    this.#slow = client.slowExchanges;
   }
 
   /** Marks the exchange finished and ends its slow-exchange watch. */
@@ -284,13 +287,13 @@ class Exchange implements Watched {
       error ? `upstream connection failed: ${error.message}` : "upstream closed the connection",
       closedEarly,
     );
-    this.#fail(failure);
+    this.#failOrResend(failure);
   }
 
   #write(bytes: Uint8Array): void {
     const written = this.#connection.socket.write(bytes);
     if (written < 0) {
-      this.#fail(new UpstreamError("upstream connection is closed", closedEarly));
+      this.#failOrResend(new UpstreamError("upstream connection is closed", closedEarly));
     } else if (written < bytes.length) {
       this.#pending.push(bytes.subarray(written));
     }
@@ -527,6 +530,17 @@ class Exchange implements Watched {
     connection.pool.release(connection);
   }
 
+  /** Fails the exchange, or sends the request again when that is safe. */
+  #failOrResend(error: unknown): void {
+    if (!this.#retryable || this.#answered || this.#state !== readingHead) {
+      this.#fail(error);
+      return;
+    }
+    this.#finish();
+    this.#connection.close();
+    this.#client.resend(this.#request, this.#resolve, this.#reject);
+  }
+
   #fail(error: unknown): void {
     const state = this.#state;
     this.#finish();
@@ -536,7 +550,7 @@ class Exchange implements Watched {
       this.#controller.error(error);
       return;
     }
-    this.#reject(this.#retryable && !this.#answered ? new RetryableError(error) : error);
+    this.#reject(error);
   }
 }
 
@@ -585,47 +599,58 @@ export class UpstreamClient {
    * access, and one is already aborted when the client left before that, so
    * fast exchanges skip the signal and its listener.
    */
-  readonly #slow = new OverdueSweep<Exchange>(clientWatchDelayMs, (exchange) => {
+  readonly slowExchanges = new OverdueSweep<Exchange>(clientWatchDelayMs, (exchange) => {
     exchange.watchClient();
   });
   #idleTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Sends `request` and resolves with the upstream's response; see `Runtime.fetchUpstream`. */
-  async send(request: UpstreamRequest): Promise<Response> {
+  send(request: UpstreamRequest): Promise<Response> {
     const pool = this.poolFor(request.hostname, request.port);
-
     const pooled = pool.take();
-    if (pooled !== undefined) {
-      try {
-        return await this.#exchange(request, pooled);
-      } catch (error) {
-        // The app may close an idle connection just as a request is sent on
-        // it. A bodiless idempotent request that got no byte back is sent
-        // again on a fresh connection.
-        if (!(error instanceof RetryableError)) throw error;
-      }
-    }
+    if (pooled === undefined) return this.#sendFresh(request, pool);
 
-    const connection = await openFor(pool, request);
-    try {
-      return await this.#exchange(request, connection);
-    } catch (error) {
-      throw error instanceof RetryableError ? error.cause : error;
-    }
+    // The app may close an idle connection just as a request is sent on it,
+    // so a bodiless idempotent request on a reused connection may be resent.
+    const retryable = request.body === null && retryableMethods.has(request.method);
+    return new Promise<Response>((resolve, reject) => {
+      this.#start(request, pooled, resolve, reject, retryable);
+    });
   }
 
-  #exchange(request: UpstreamRequest, connection: Connection): Promise<Response> {
-    return new Promise<Response>((resolve, reject) => {
-      const retryable = connection.reused && request.body === null &&
-        retryableMethods.has(request.method);
-      const exchange = new Exchange(request, connection, resolve, reject, retryable, this.#slow);
-      request.cancel = (reason) => exchange.abort(reason);
-      try {
-        exchange.start();
-      } catch (error) {
-        exchange.abort(error);
-      }
+  /**
+   * Sends `request` again on a fresh connection after a reused one closed
+   * before any response byte, settling the first attempt's promise.
+   */
+  resend(
+    request: UpstreamRequest,
+    resolve: (response: Response) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    this.#sendFresh(request, this.poolFor(request.hostname, request.port)).then(resolve, reject);
+  }
+
+  async #sendFresh(request: UpstreamRequest, pool: Pool): Promise<Response> {
+    const connection = await openFor(pool, request);
+    return await new Promise<Response>((resolve, reject) => {
+      this.#start(request, connection, resolve, reject, false);
     });
+  }
+
+  #start(
+    request: UpstreamRequest,
+    connection: Connection,
+    resolve: (response: Response) => void,
+    reject: (error: unknown) => void,
+    retryable: boolean,
+  ): void {
+    const exchange = new Exchange(request, connection, resolve, reject, retryable, this);
+    request.cancel = (reason) => exchange.abort(reason);
+    try {
+      exchange.start();
+    } catch (error) {
+      exchange.abort(error);
+    }
   }
 
   /** Returns the pool for `hostname:port`, made on first use. */
@@ -706,11 +731,4 @@ function openFor(pool: Pool, request: UpstreamRequest): Promise<Connection> {
       },
     );
   });
-}
-
-/** A failure on a reused connection before any response byte, wrapping the real error. */
-class RetryableError extends Error {
-  constructor(cause: unknown) {
-    super("reused upstream connection failed", { cause });
-  }
 }
