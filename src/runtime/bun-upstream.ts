@@ -195,8 +195,7 @@ class Exchange implements Watched {
   // Body delivery: a whole buffer, or a stream.
   #buffer: Uint8Array<ArrayBuffer> | undefined;
   #filled = 0;
-  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  #paused = false;
+  #body: DirectBody | undefined;
   #remaining = 0;
   #decoder: ChunkedDecoder | undefined;
   #bytes = 0;
@@ -415,26 +414,21 @@ class Exchange implements Watched {
     } else {
       if (body.kind === "length") this.#remaining = body.length;
       if (body.kind === "chunked") this.#decoder = new ChunkedDecoder();
-      const stream = new ReadableStream<Uint8Array>(
-        {
-          start: (controller) => {
-            this.#controller = controller;
-          },
-          pull: () => {
-            if (this.#paused && this.#state === readingBody) {
-              this.#paused = false;
-              this.#connection.socket.resume();
-            }
-          },
-          cancel: () => {
-            if (this.#state === finished) return;
-            this.#finish();
-            request.onBodyEnd(status, this.#bytes, true);
-            this.#connection.close();
-          },
+      const direct = new DirectBody(
+        (paused) => {
+          if (this.#state !== readingBody) return;
+          if (paused) this.#connection.socket.pause();
+          else this.#connection.socket.resume();
         },
-        { highWaterMark: streamHighWaterMark, size: (chunk) => chunk?.byteLength ?? 0 },
+        () => {
+          if (this.#state === finished) return;
+          this.#finish();
+          request.onBodyEnd(status, this.#bytes, true);
+          this.#connection.close();
+        },
       );
+      this.#body = direct;
+      const stream = direct.stream;
       const response = this.#respond(stream, init);
       if (response === undefined) return;
       this.#resolve(response);
@@ -493,12 +487,7 @@ class Exchange implements Watched {
       return;
     }
     this.#bytes += data.length;
-    const controller = this.#controller!;
-    controller.enqueue(data);
-    if (!this.#paused && (controller.desiredSize ?? 0) <= 0) {
-      this.#paused = true;
-      this.#connection.socket.pause();
-    }
+    this.#body!.write(data);
   };
 
   /** Ends a body read to its last byte; `clean` is false when extra bytes followed it. */
@@ -512,7 +501,7 @@ class Exchange implements Watched {
       this.#resolve(response);
     } else {
       request.onBodyEnd(this.#status, this.#bytes, false);
-      this.#controller!.close();
+      this.#body!.close();
     }
     this.#finishConnection(clean);
   }
@@ -526,7 +515,7 @@ class Exchange implements Watched {
       connection.close();
       return;
     }
-    if (this.#paused) connection.socket.resume();
+    if (this.#body?.paused) connection.socket.resume();
     connection.pool.release(connection);
   }
 
@@ -545,12 +534,110 @@ class Exchange implements Watched {
     const state = this.#state;
     this.#finish();
     this.#connection.close();
-    if (state === readingBody && this.#controller !== undefined) {
+    if (state === readingBody && this.#body !== undefined) {
       this.#request.onBodyEnd(this.#status, this.#bytes, true);
-      this.#controller.error(error);
+      this.#body.error(error);
       return;
     }
     this.#reject(error);
+  }
+}
+
+/**
+ * A streamed response body written straight into Bun's response sink with a
+ * direct `ReadableStream`, which queues and copies nothing. Chunks that
+ * arrive before the destination first pulls wait in a short list.
+ *
+ * `pull` returns at once, so the stream stays open until `close`, and later
+ * chunks are written as they arrive, which both `Bun.serve` and readers take.
+ * Backpressure comes from the server's `flush()`, whose promise is pending
+ * while the client is behind. Readers (`getReader()`, `text()`) get no
+ * backpressure: their `flush()` returns nothing.
+ */
+class DirectBody {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** True while reading from the upstream is paused for backpressure. */
+  paused = false;
+  readonly #onPressure: (paused: boolean) => void;
+  #controller: ReadableStreamDirectController | undefined;
+  #waiting: Uint8Array[] = [];
+  #waitingBytes = 0;
+  #outcome: { error: Error } | "closed" | undefined;
+  /** Flushes that have not yet reached the socket. */
+  #unflushed = 0;
+
+  constructor(onPressure: (paused: boolean) => void, onCancel: () => void) {
+    this.#onPressure = onPressure;
+    const source: Bun.DirectUnderlyingSource<Uint8Array> = {
+      type: "direct",
+      pull: (controller) => this.#pull(controller),
+      cancel: onCancel,
+    };
+    // The DOM typings that this project compiles with lack Bun's overload.
+    const DirectStream = ReadableStream as unknown as new (
+      source: Bun.DirectUnderlyingSource<Uint8Array>,
+    ) => ReadableStream<Uint8Array>;
+    this.stream = new DirectStream(source);
+  }
+
+  write(chunk: Uint8Array): void {
+    const controller = this.#controller;
+    if (controller === undefined) {
+      this.#waiting.push(chunk);
+      this.#waitingBytes += chunk.byteLength;
+      if (this.#waitingBytes >= streamHighWaterMark) this.#pressure(true);
+      return;
+    }
+
+    // A promise from `write` or `flush` means the client reads slower than
+    // the app writes. Flushing each chunk sends events such as SSE at once.
+    this.#watch(controller.write(chunk));
+    this.#watch(controller.flush());
+  }
+
+  #watch(result: unknown): void {
+    if (!(result instanceof Promise)) return;
+    this.#unflushed++;
+    this.#pressure(true);
+    result.then(() => this.#flushed(), () => this.#flushed());
+  }
+
+  close(): void {
+    if (this.#outcome !== undefined) return;
+    this.#outcome = "closed";
+    this.#controller?.close();
+  }
+
+  error(error: unknown): void {
+    if (this.#outcome !== undefined) return;
+    const reason = error instanceof Error ? error : new Error(String(error));
+    this.#outcome = { error: reason };
+    this.#controller?.close(reason);
+  }
+
+  #pull(controller: ReadableStreamDirectController): void {
+    if (this.#controller !== undefined) return;
+    this.#controller = controller;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    this.#waitingBytes = 0;
+    this.#pressure(false);
+    for (const chunk of waiting) this.write(chunk);
+
+    const outcome = this.#outcome;
+    if (outcome === "closed") controller.close();
+    else if (outcome !== undefined) controller.close(outcome.error);
+  }
+
+  #flushed(): void {
+    this.#unflushed--;
+    if (this.#unflushed === 0) this.#pressure(false);
+  }
+
+  #pressure(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    this.#onPressure(paused);
   }
 }
 

@@ -1,5 +1,6 @@
 /** Streaming, failure and exchange-end behaviour of the HTTP proxy. */
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { bufferedBodyLimit, UpstreamConnectError } from "../../src/proxy/index.ts";
 import { runtime } from "../../src/runtime/index.ts";
@@ -197,6 +198,47 @@ export const httpCases: CaseGroup = {
         await waitFor("onEnd after the download", () => proxy.ends.length > 0);
         await settle();
         assert.deepEqual(proxy.ends, [200]);
+      }),
+    },
+    {
+      name: "download stalls for a client that stops reading",
+      timeoutMs: 20_000,
+      run: withCleanup(async (cleanup) => {
+        const total = 64 * megabyte;
+        let produced = 0;
+        const upstream = startUpstream(cleanup, () => {
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (produced >= total) {
+                controller.close();
+                return;
+              }
+              controller.enqueue(new Uint8Array(chunkSize));
+              produced += chunkSize;
+            },
+          });
+          return new Response(body, { headers: { "content-type": "application/octet-stream" } });
+        });
+        const proxy = startProxy(cleanup, upstream);
+
+        // A raw client that reads the first bytes, then reads nothing more.
+        const client = connect(proxy.port, loopback);
+        cleanup.add(() => void client.destroy());
+        let received = 0;
+        client.on("data", (chunk: Buffer) => {
+          received += chunk.length;
+          client.pause();
+        });
+        client.write(`GET /download HTTP/1.1\r\nHost: ${loopback}\r\n\r\n`);
+        await waitFor("the first bytes", () => received > 0);
+
+        // Waits until the app has produced nothing for 300 ms, then checks how far it got.
+        let last = -1;
+        while (produced !== last && produced < total) {
+          last = produced;
+          await sleep(300);
+        }
+        assert.ok(produced < total / 2, `the app produced ${produced} bytes for a stalled client`);
       }),
     },
     {
