@@ -31,6 +31,64 @@ const log = getLogger("proxy");
  */
 export const bufferedBodyLimit = 1024 * 1024;
 
+/**
+ * The request handed to the runtime's upstream client. A class, so a request
+ * makes no closures, and so `signal` stays a getter: a runtime that makes the
+ * client's signal on first access makes none for exchanges that never use it.
+ */
+class ProxiedRequest implements UpstreamRequest {
+  readonly hostname: string;
+  readonly port: number;
+  readonly method: string;
+  readonly target: string;
+  readonly headers: [string, string][];
+  readonly body: ReadableStream<Uint8Array> | null;
+  readonly bufferLimit = bufferedBodyLimit;
+  readonly responseHeaders = cleanResponseFields;
+  cancel?: (reason: Error) => void;
+  /** True once the response body ended, which for a body read whole is before the response. */
+  ended = false;
+  readonly #context: RequestContext;
+  readonly #hooks: ExchangeHooks;
+
+  constructor(
+    request: Request,
+    context: RequestContext,
+    upstream: Upstream,
+    options: ProxyOptions,
+    hooks: ExchangeHooks,
+  ) {
+    this.hostname = upstream.hostname;
+    this.port = upstream.port;
+    this.method = request.method;
+    this.target = pathAndQuery(request.url);
+    this.headers = upstreamRequestHeaders(request.headers, {
+      peer: context.remoteAddress,
+      proto: options.proto,
+      trustedProxies: options.trustedProxies,
+      webSocket: false,
+    });
+    this.body = request.body;
+    this.#context = context;
+    this.#hooks = hooks;
+  }
+
+  /** Aborts the upstream request, and its response body, when the client disconnects. */
+  get signal(): AbortSignal {
+    return this.#context.clientGone;
+  }
+
+  onBodyEnd(status: number, bytes: number, truncated: boolean): void {
+    this.ended = true;
+    if (truncated && !this.#context.clientGone.aborted) {
+      log.warn("upstream response failed", {
+        upstream: formatUpstream({ hostname: this.hostname, port: this.port }),
+      });
+    }
+    this.#hooks.onEnd(status, bytes, truncated);
+  }
+}
+
 export async function proxyHttp(
   request: Request,
   context: RequestContext,
@@ -38,36 +96,7 @@ export async function proxyHttp(
   options: ProxyOptions,
   hooks: ExchangeHooks,
 ): Promise<Response> {
-  let ended = false;
-  const upstreamRequest: UpstreamRequest = {
-    hostname: upstream.hostname,
-    port: upstream.port,
-    method: request.method,
-    target: pathAndQuery(request.url),
-    headers: upstreamRequestHeaders(request.headers, {
-      peer: context.remoteAddress,
-      proto: options.proto,
-      trustedProxies: options.trustedProxies,
-      webSocket: false,
-    }),
-    body: request.body,
-    // Aborts the upstream request, and its response body, when the client
-    // disconnects. A getter, so a runtime that makes the signal on first
-    // access makes none for exchanges that never look at it.
-    get signal() {
-      return context.clientGone;
-    },
-    bufferLimit: bufferedBodyLimit,
-    responseHeaders: cleanResponseFields,
-    onBodyEnd(status, bytes, truncated) {
-      ended = true;
-      if (truncated && !context.clientGone.aborted) {
-        log.warn("upstream response failed", { upstream: formatUpstream(upstream) });
-      }
-      hooks.onEnd(status, bytes, truncated);
-    },
-  };
-
+  const upstreamRequest = new ProxiedRequest(request, context, upstream, options, hooks);
   const connect = watchConnect(
     upstream,
     options.connectTimeoutMs ?? defaultConnectTimeoutMs,
@@ -94,6 +123,6 @@ export async function proxyHttp(
 
   // A streaming body (SSE, chunked, a long download) may stay quiet for longer
   // than the listener's idle timeout, so the client decides when to give up.
-  if (!ended) context.disableTimeout();
+  if (!upstreamRequest.ended) context.disableTimeout();
   return response;
 }
