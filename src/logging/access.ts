@@ -64,9 +64,22 @@ export interface FinishedExchange {
   cut?: boolean;
 }
 
+/**
+ * Whether the access log is on, cached because logtape's check walks the
+ * logger tree and this runs for every request. Undefined until first asked
+ * after logging was configured.
+ */
+let accessLogOn: boolean | undefined;
+
+/** Forgets whether the access log is on; logging calls it whenever it is configured or reset. */
+export function accessLogChanged(): void {
+  accessLogOn = undefined;
+}
+
 /** Writes the access log line for `exchange`; does nothing unless `log.access` is on. */
 export function logExchange(exchange: FinishedExchange): void {
-  if (!accessLogger.isEnabledFor("info")) return;
+  accessLogOn ??= accessLogger.isEnabledFor("info");
+  if (!accessLogOn) return;
 
   const { request } = exchange;
   logAccess({

@@ -14,7 +14,7 @@ import {
 } from "@logtape/logtape";
 import process from "node:process";
 import type { LogConfig } from "../config/types.ts";
-import { accessLogCategory } from "./access.ts";
+import { accessLogCategory, accessLogChanged } from "./access.ts";
 import { redactRecord, redactText } from "./redact.ts";
 import { createRepeatFilter, type RepeatFilter } from "./repeats.ts";
 
@@ -92,6 +92,7 @@ export function configureLogging(log: LogConfig, options: LoggingOptions = {}): 
       { category: ["logtape", "meta"], sinks: ["main"], lowestLevel: "warning" },
     ],
   });
+  accessLogChanged();
 
   return {
     flushRepeats: () => repeats.flush(),
@@ -99,6 +100,7 @@ export function configureLogging(log: LogConfig, options: LoggingOptions = {}): 
       repeats.close();
       if (current === repeats) current = undefined;
       resetSync();
+      accessLogChanged();
     },
   };
 }
