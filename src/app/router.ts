@@ -164,10 +164,10 @@ function statusForWakeError(error: WakeError): number {
  * `ExchangeHooks` and the stall watch's entry, so a request allocates one
  * object for both.
  */
-class Exchange implements ExchangeHooks, Watched {
+class Exchange implements ExchangeHooks, Watched, FinishedExchange {
   readonly #state: RouterState;
-  readonly #request: Request;
-  readonly #remoteAddress: string;
+  readonly request: Request;
+  readonly remoteAddress: string;
   readonly #context: RequestContext;
   readonly #started = performance.now();
   /** Start of the current upstream attempt, for the stall watch. */
@@ -175,11 +175,18 @@ class Exchange implements ExchangeHooks, Watched {
   /** Metric label: the VM's hostname, or the site pattern when no VM was found. */
   app: string | undefined;
   claim: Claim | undefined;
+  // The exchange's outcome, set by `onEnd`. The exchange itself is handed to
+  // `exchangeEnded`, so ending it allocates no record.
+  status = 0;
+  durationMs = 0;
+  bytes: number | null = null;
+  truncated = false;
+  cut?: boolean;
 
   constructor(state: RouterState, request: Request, context: RequestContext) {
     this.#state = state;
-    this.#request = request;
-    this.#remoteAddress = context.remoteAddress;
+    this.request = request;
+    this.remoteAddress = context.remoteAddress;
     this.#context = context;
   }
 
@@ -191,15 +198,13 @@ class Exchange implements ExchangeHooks, Watched {
     const status = cut ? 503 : endStatus;
     this.claim?.release();
     if (this.app !== undefined) this.#state.observer.requestFinished(this.app, status, durationMs);
-    this.#state.exchangeEnded?.({
-      request: this.#request,
-      remoteAddress: this.#remoteAddress,
-      status,
-      durationMs,
-      bytes: bytes ?? null,
-      truncated,
-      ...(cut ? { cut } : {}),
-    });
+
+    this.status = status;
+    this.durationMs = durationMs;
+    this.bytes = bytes ?? null;
+    this.truncated = truncated;
+    if (cut) this.cut = true;
+    this.#state.exchangeEnded?.(this);
   }
 }
 
