@@ -242,7 +242,7 @@ class Exchange implements Watched {
     this.startedAt = performance.now();
     this.#slow.add(this);
     const request = this.#request;
-    const { head, chunked } = requestHead(request);
+    const { head, length } = requestHead(request);
     if (request.body === null) {
       this.#requestSent = true;
       this.#write(head);
@@ -251,7 +251,7 @@ class Exchange implements Watched {
       return;
     }
     this.#write(head);
-    void this.#sendBody(request.body, !chunked);
+    void this.#sendBody(request.body, length);
   }
 
   abort(reason: unknown): void {
@@ -316,22 +316,34 @@ class Exchange implements Watched {
     }
   }
 
-  async #sendBody(body: ReadableStream<Uint8Array>, lengthKnown: boolean): Promise<void> {
+  /**
+   * Sends the request body: as it is when `length` was declared, which it
+   * must match, or in the chunked coding.
+   */
+  async #sendBody(body: ReadableStream<Uint8Array>, length: number | undefined): Promise<void> {
     const reader = body.getReader();
+    let sent = 0;
     try {
       await this.#flushed();
       while (this.#state !== finished) {
         const chunk = await reader.read();
         if (this.#state === finished) break;
         if (chunk.done) {
-          if (!lengthKnown) this.#write(lastChunk);
+          if (length === undefined) this.#write(lastChunk);
+          else if (sent !== length) {
+            throw new Error(`request body ended after ${sent} of ${length} bytes`);
+          }
           await this.#flushed();
           this.#requestSent = true;
           return;
         }
         const value = chunk.value;
         if (value.byteLength === 0) continue;
-        this.#write(lengthKnown ? value : frameChunk(value));
+        sent += value.byteLength;
+        if (length !== undefined && sent > length) {
+          throw new Error(`request body is longer than its Content-Length of ${length} bytes`);
+        }
+        this.#write(length === undefined ? frameChunk(value) : value);
         await this.#flushed();
       }
       void reader.cancel().catch(() => undefined);
@@ -660,26 +672,51 @@ const unsafeInHead = /[\0\r\n]/;
  * whether the body is sent chunked. Throws a `TypeError` for a target or
  * field that would break the framing.
  */
-function requestHead(request: UpstreamRequest): { head: Buffer; chunked: boolean } {
+function requestHead(request: UpstreamRequest): { head: Buffer; length: number | undefined } {
   const target = request.target;
   if (target[0] !== "/" || unsafeInHead.test(target)) {
     throw new TypeError(`invalid request target ${JSON.stringify(target)}`);
   }
+  const body = request.body;
   let head = `${request.method} ${target} HTTP/1.1\r\n`;
   let hasHost = false;
-  let hasLength = false;
+  let length: number | undefined;
   for (const [name, value] of request.headers) {
     if (unsafeInHead.test(name) || unsafeInHead.test(value)) {
       throw new TypeError(`header ${JSON.stringify(name)} holds CR, LF or NUL`);
     }
-    if (name === "host") hasHost = true;
-    else if (name === "content-length") hasLength = true;
+    if (name === "host") {
+      hasHost = true;
+    } else if (name === "content-length" || name === "transfer-encoding") {
+      // The framing fields are written below from the body actually sent.
+      // Bun gives a GET with `Content-Length: 10` no body, and passing that
+      // length on would make the app read the next request as its body.
+      if (name === "content-length" && body !== null) length = declaredLength(value);
+      continue;
+    }
     head += `${name}: ${value}\r\n`;
   }
   if (!hasHost) head += `host: ${formatAuthority(request.hostname, request.port)}\r\n`;
-  const chunked = request.body !== null && !hasLength;
-  if (chunked) head += "transfer-encoding: chunked\r\n";
-  return { head: Buffer.from(`${head}\r\n`, "latin1"), chunked };
+  if (body === null) {
+    // A bodiless POST or PUT keeps the explicit zero that apps may require.
+    if (!bodilessMethods.has(request.method)) head += "content-length: 0\r\n";
+  } else if (length === undefined) {
+    head += "transfer-encoding: chunked\r\n";
+  } else {
+    head += `content-length: ${length}\r\n`;
+  }
+  return { head: Buffer.from(`${head}\r\n`, "latin1"), length };
+}
+
+/** Methods whose requests are sent without a length when they have no body. */
+const bodilessMethods = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
+
+/** Parses a request's `Content-Length`; throws a `TypeError` for anything but one decimal number. */
+function declaredLength(value: string): number {
+  if (!/^\d{1,15}$/.test(value)) {
+    throw new TypeError(`invalid Content-Length ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  return Number(value);
 }
 
 /** Pooled upstream connections and the requests sent over them. */

@@ -25,6 +25,35 @@ export const headerCases: CaseGroup = {
   name: "proxy headers",
   cases: [
     {
+      name: "GET length not passed on",
+      run: withCleanup(async (cleanup) => {
+        // A GET's body is dropped, so a Content-Length passed on to the app
+        // would make it read the next request on a pooled connection as the body.
+        const { upstream, received } = startRecordingUpstream(cleanup);
+        const proxy = startProxy(cleanup, upstream);
+
+        const first = await rawRequest(proxy.port, [
+          "GET /first HTTP/1.1",
+          "Host: app.example",
+          "Content-Length: 10",
+          "Connection: close",
+        ], "0123456789");
+        const second = await rawRequest(proxy.port, [
+          "GET /second HTTP/1.1",
+          "Host: app.example",
+          "Connection: close",
+        ]);
+
+        assert.equal(first.status, 200);
+        assert.equal(second.status, 200);
+        assert.deepEqual(received.map((entry) => new URL(entry.url).pathname), [
+          "/first",
+          "/second",
+        ]);
+        assert.equal(received[0]?.headers.get("content-length"), null);
+      }),
+    },
+    {
       name: "hop-by-hop request headers removed",
       run: withCleanup(async (cleanup) => {
         const { upstream, received } = startRecordingUpstream(cleanup);

@@ -697,9 +697,68 @@ describe("bun upstream client", () => {
 
     assert.equal(
       server.connections[0]!.received,
-      "POST /upload?x=1 HTTP/1.1\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n" +
-        `host: ${loopback}:${server.port}\r\n\r\nhello`,
+      "POST /upload?x=1 HTTP/1.1\r\ncontent-type: text/plain\r\n" +
+        `host: ${loopback}:${server.port}\r\ncontent-length: 5\r\n\r\nhello`,
     );
+  });
+
+  test("bodiless GET drops its Content-Length", async () => {
+    // Bun gives a GET with `Content-Length: 10` no body. Passing the length on
+    // would make the app read the next request on the connection as that body.
+    const server = startRawServer({ data: respondToEach(okResponse) });
+    const client = startClient();
+    const request = upstreamRequest(server.port, {
+      headers: [["content-length", "10"], ["transfer-encoding", "chunked"]],
+    });
+    const response = await client.send(request);
+    assert.equal(await response.text(), "ok");
+
+    assert.equal(
+      server.connections[0]!.received,
+      `GET / HTTP/1.1\r\nhost: ${loopback}:${server.port}\r\n\r\n`,
+    );
+  });
+
+  test("bodiless POST sends a zero length", async () => {
+    const server = startRawServer({ data: respondToEach(okResponse) });
+    const client = startClient();
+    const request = upstreamRequest(server.port, {
+      method: "POST",
+      headers: [["content-length", "7"]],
+    });
+    const response = await client.send(request);
+    assert.equal(await response.text(), "ok");
+
+    assert.equal(
+      server.connections[0]!.received,
+      `POST / HTTP/1.1\r\nhost: ${loopback}:${server.port}\r\ncontent-length: 0\r\n\r\n`,
+    );
+  });
+
+  test("body longer than Content-Length rejected", async () => {
+    const server = startRawServer({ data() {} });
+    const client = startClient();
+    const request = upstreamRequest(server.port, {
+      method: "POST",
+      headers: [["content-length", "3"]],
+      body: bodyStream("hello"),
+    });
+
+    await assert.rejects(client.send(request), /longer than its Content-Length/);
+    await waitFor("connection closed", () => server.connections[0]!.closed);
+  });
+
+  test("body shorter than Content-Length rejected", async () => {
+    const server = startRawServer({ data() {} });
+    const client = startClient();
+    const request = upstreamRequest(server.port, {
+      method: "POST",
+      headers: [["content-length", "9"]],
+      body: bodyStream("hello"),
+    });
+
+    await assert.rejects(client.send(request), /ended after 5 of 9 bytes/);
+    await waitFor("connection closed", () => server.connections[0]!.closed);
   });
 
   test("body without length sent chunked", async () => {
