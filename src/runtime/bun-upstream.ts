@@ -195,6 +195,10 @@ class Exchange implements Watched {
   #buffer: Uint8Array<ArrayBuffer> | undefined;
   #filled = 0;
   #body: DirectBody | undefined;
+  /** True once a streamed response was returned, so failures error its body. */
+  #streaming = false;
+  /** True once the response promise was rejected. */
+  #rejected = false;
   #remaining = 0;
   #decoder: ChunkedDecoder | undefined;
   #bytes = 0;
@@ -366,6 +370,10 @@ class Exchange implements Watched {
         this.#head = bytes;
         return;
       }
+      if (end > maxHeadBytes) {
+        this.#fail(new ResponseParseError("response head too long"));
+        return;
+      }
       this.#head = undefined;
       let head;
       let framing: Framing;
@@ -437,13 +445,19 @@ class Exchange implements Watched {
         },
       );
       this.#body = direct;
-      const stream = direct.stream;
-      const response = this.#respond(stream, init);
+      // Bytes that came with the head are decoded before the response is
+      // returned, so broken framing there still gets a 502.
+      if (rest.length > 0) this.#readBody(rest);
+      if (this.#rejected) return;
+      const response = this.#respond(direct.stream, init);
       if (response === undefined) return;
+      this.#streaming = true;
       this.#resolve(response);
+      if (this.#state === finished) return;
       // A streamed body may last long, so it follows the client from the start.
       this.#slow.delete(this);
       this.watchClient();
+      return;
     }
     if (rest.length > 0) this.#readBody(rest);
   }
@@ -543,11 +557,12 @@ class Exchange implements Watched {
     const state = this.#state;
     this.#finish();
     this.#connection.close();
-    if (state === readingBody && this.#body !== undefined) {
+    if (state === readingBody && this.#streaming) {
       this.#request.onBodyEnd(this.#status, this.#bytes, true);
-      this.#body.error(error);
+      this.#body!.error(error);
       return;
     }
+    this.#rejected = true;
     this.#reject(error);
   }
 }

@@ -140,11 +140,19 @@ export function responseFraming(method: string, head: ResponseHead): Framing {
     return { body: noBody, reusable: !close };
   }
   if (transferEncoding !== undefined) {
+    // RFC 9112 section 6.3: Transfer-Encoding overrides Content-Length. The
+    // proxy drops Transfer-Encoding, so a coding other than chunked (gzip,
+    // chunked twice) would reach the client undecoded and unnamed.
     const codings = tokens(transferEncoding);
-    // RFC 9112 section 6.3: Transfer-Encoding overrides Content-Length, and a
-    // response whose final coding is not chunked is read until the close.
-    if (codings.at(-1) === "chunked") return { body: chunked, reusable: !close && !length };
-    return { body: untilClose, reusable: false };
+    if (codings.length !== 1 || codings[0] !== "chunked") {
+      throw new ResponseParseError(
+        `unsupported Transfer-Encoding ${JSON.stringify(transferEncoding.slice(0, 80))}`,
+      );
+    }
+    // Section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+    // framing, so its connection closes after it.
+    const reusable = !close && length === undefined && head.minorVersion === 1;
+    return { body: chunked, reusable };
   }
   if (length !== undefined) {
     return { body: { kind: "length", length: Number(length) }, reusable: !close };

@@ -467,6 +467,8 @@ describe("bun upstream client", () => {
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
       "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok",
       `HTTP/1.1 200 OK\r\nX-Pad: ${"a".repeat(70 * 1024)}`,
+      `HTTP/1.1 200 OK\r\nX-Pad: ${"a".repeat(70 * 1024)}\r\nContent-Length: 0\r\n\r\n`,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
     ];
     for (const text of responses) {
       const server = startRawServer({
@@ -487,7 +489,7 @@ describe("bun upstream client", () => {
     }
   });
 
-  test("malformed chunked body errors stream", async () => {
+  test("malformed chunk with the head rejected", async () => {
     const server = startRawServer({
       data(connection) {
         connection.socket.write(
@@ -497,9 +499,29 @@ describe("bun upstream client", () => {
     });
     const client = startClient();
     const request = upstreamRequest(server.port);
-    const response = await client.send(request);
 
-    await assert.rejects(readText(response.body), ResponseParseError);
+    await assert.rejects(client.send(request), ResponseParseError);
+    assert.deepEqual(request.ends, []);
+    await waitFor("connection closed", () => server.connections[0]!.closed);
+  });
+
+  test("malformed later chunk errors stream", async () => {
+    const server = startRawServer({
+      data(connection) {
+        if (connection.responses > 0) return;
+        connection.responses++;
+        connection.socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n");
+      },
+    });
+    const client = startClient();
+    const request = upstreamRequest(server.port);
+    const response = await client.send(request);
+    const reader = response.body!.getReader();
+    const first = await reader.read();
+    assert.equal(Buffer.from(first.value!).toString("latin1"), "ok");
+
+    server.connections[0]!.socket.write("zz\r\n");
+    await assert.rejects(reader.read(), ResponseParseError);
     assert.deepEqual(request.ends, [{ status: 200, bytes: 2, truncated: true }]);
     await waitFor("connection closed", () => server.connections[0]!.closed);
   });
