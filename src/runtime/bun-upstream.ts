@@ -111,6 +111,8 @@ class Pool {
   readonly hostname: string;
   readonly port: number;
   readonly idle: Connection[] = [];
+  /** True once the idle sweep removed the pool from the client's map. */
+  dropped = false;
   readonly #client: UpstreamClient;
 
   constructor(client: UpstreamClient, hostname: string, port: number) {
@@ -127,7 +129,7 @@ class Pool {
     connection.exchange = undefined;
     if (connection.closed) return;
     // The sweep drops empty pools, so the connection joins the current one.
-    const pool = this.#client.poolFor(this.hostname, this.port);
+    const pool = this.dropped ? this.#client.poolFor(this.hostname, this.port) : this;
     if (pool.idle.length >= maxIdlePerUpstream) {
       connection.close();
       return;
@@ -425,6 +427,14 @@ class Exchange implements Watched {
 
     this.#state = readingBody;
     if (body.kind === "length" && body.length <= request.bufferLimit) {
+      // A body that came whole with the head needs no buffer of its own.
+      if (rest.length >= body.length) {
+        this.#buffer = rest.subarray(0, body.length) as Uint8Array<ArrayBuffer>;
+        this.#filled = body.length;
+        this.#bufferResponse = init;
+        this.#endBody(rest.length === body.length);
+        return;
+      }
       this.#buffer = new Uint8Array(body.length);
       this.#remaining = body.length;
       this.#bufferResponse = init;
@@ -736,7 +746,8 @@ function declaredLength(value: string): number {
 
 /** Pooled upstream connections and the requests sent over them. */
 export class UpstreamClient {
-  readonly #pools = new Map<string, Pool>();
+  /** Pools by hostname, then port, so a lookup builds no key string. */
+  readonly #pools = new Map<string, Map<number, Pool>>();
   /**
    * Exchanges still running after `clientWatchDelayMs`. Only these subscribe
    * to the client's disconnect: in Bun 1.4.5 `request.signal` is made on first
@@ -799,28 +810,39 @@ export class UpstreamClient {
 
   /** Returns the pool for `hostname:port`, made on first use. */
   poolFor(hostname: string, port: number): Pool {
-    const key = `${hostname}:${port}`;
-    let pool = this.#pools.get(key);
+    let byPort = this.#pools.get(hostname);
+    if (byPort === undefined) {
+      byPort = new Map();
+      this.#pools.set(hostname, byPort);
+    }
+    let pool = byPort.get(port);
     if (pool === undefined) {
       pool = new Pool(this, hostname, port);
-      this.#pools.set(key, pool);
+      byPort.set(port, pool);
     }
     return pool;
   }
 
   /** Starts the sweep that closes unused connections, while any are idle. */
   watchIdle(): void {
-    this.#idleTimer ??= setInterval(() => this.#expire(), idleConnectionMs / 4);
+    if (this.#idleTimer !== undefined) return;
+    this.#idleTimer = setInterval(() => this.#expire(), idleConnectionMs / 4);
     this.#idleTimer.unref?.();
   }
 
   #expire(): void {
     const cutoff = performance.now() - idleConnectionMs;
     let idle = 0;
-    for (const [key, pool] of this.#pools) {
-      pool.expire(cutoff);
-      if (pool.idle.length === 0) this.#pools.delete(key);
-      idle += pool.idle.length;
+    for (const [hostname, byPort] of this.#pools) {
+      for (const [port, pool] of byPort) {
+        pool.expire(cutoff);
+        if (pool.idle.length === 0) {
+          pool.dropped = true;
+          byPort.delete(port);
+        }
+        idle += pool.idle.length;
+      }
+      if (byPort.size === 0) this.#pools.delete(hostname);
     }
     if (idle === 0) {
       clearInterval(this.#idleTimer);
@@ -830,8 +852,11 @@ export class UpstreamClient {
 
   /** Closes every idle connection. */
   close(): void {
-    for (const pool of this.#pools.values()) {
-      for (const connection of [...pool.idle]) connection.close();
+    for (const byPort of this.#pools.values()) {
+      for (const pool of byPort.values()) {
+        pool.dropped = true;
+        for (const connection of [...pool.idle]) connection.close();
+      }
     }
     this.#pools.clear();
   }

@@ -96,6 +96,8 @@ export interface Framing {
 }
 
 const noBody: BodyFraming = { kind: "none" };
+/** A `Content-Length` value: digits only, at most 15 so that it stays an exact number. */
+const decimal = /^\d{1,15}$/;
 const chunked: BodyFraming = { kind: "chunked" };
 const untilClose: BodyFraming = { kind: "close" };
 
@@ -115,10 +117,14 @@ export function responseFraming(method: string, head: ResponseHead): Framing {
   let close = head.minorVersion === 0;
   for (const [name, value] of head.fields) {
     if (name === "content-length") {
+      if (length === undefined && decimal.test(value)) {
+        length = value;
+        continue;
+      }
       // A list such as "5, 5" is one length repeated (RFC 9110 section 8.6).
       for (const item of value.split(",")) {
         const trimmed = item.trim();
-        if (!/^\d{1,15}$/.test(trimmed)) {
+        if (!decimal.test(trimmed)) {
           throw new ResponseParseError(`invalid Content-Length ${JSON.stringify(value)}`);
         }
         if (length !== undefined && Number(length) !== Number(trimmed)) {
