@@ -295,6 +295,11 @@ class Exchange implements Watched {
   }
 
   #write(bytes: Uint8Array): void {
+    // Bytes queued for `drain` go first, so nothing overtakes them.
+    if (this.#pending.length > 0) {
+      this.#pending.push(bytes);
+      return;
+    }
     const written = this.#connection.socket.write(bytes);
     if (written < 0) {
       this.#failOrResend(new UpstreamError("upstream connection is closed", closedEarly));
