@@ -1,6 +1,6 @@
 /**
- * A connect deadline for upstream requests. Neither Bun 1.4.5's nor Deno
- * 2.9.6's fetch takes a connect timeout. Some addresses drop TCP SYNs: a
+ * A connect deadline for upstream requests. Neither `Bun.connect` in Bun
+ * 1.4.5 nor Deno 2.9.6's fetch takes a connect timeout. Some addresses drop TCP SYNs: a
  * host that is gone, or an app whose accept queue is full. A request to one
  * would wait for the kernel to give up, which takes about two minutes on
  * Linux with the default `tcp_syn_retries` of 6.
