@@ -65,8 +65,8 @@ const rejectedMethods: ReadonlyMap<string, number> = new Map([
 
 /**
  * Methods that the Fetch standard forbids in a request (its "forbidden
- * method" list, matched case-insensitively), so the upstream fetch would
- * throw on them. Method names are case-sensitive (RFC 9110 section 9.1), so
+ * method" list, matched case-insensitively), so Deno's fetch would throw on
+ * them, and both runtimes reject them alike. Method names are case-sensitive (RFC 9110 section 9.1), so
  * `trace` or `TRACK` is a method Relight does not know, and gets 501.
  */
 const fetchForbiddenMethods: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
