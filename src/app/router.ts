@@ -107,9 +107,9 @@ const maxCachedHosts = 4096;
 
 /**
  * The routes that `Host` values led to, so repeated requests skip host
- * checks, site matching and the index lookup. Keyed by the raw `Host` value,
- * which was checked when the entry was made; only hosts that reached a VM
- * are kept, so a flood of unknown names cannot grow it.
+ * checks, site matching and the index lookup. Entries are keyed by the raw
+ * `Host` value, which was checked when the entry was made. Only hosts that
+ * reached a VM are kept, so a flood of unknown names cannot grow it.
  */
 class RouteCache {
   readonly #entries = new Map<string, CachedRoute>();
@@ -266,8 +266,8 @@ function route(
   }
 
   const host = request.headers.get("host");
-  // A cached route stands for a `Host` value already checked; the target's
-  // authority is compared on every request.
+  // A cached route belongs to a `Host` value that was already checked. The
+  // target's authority is still compared on every request.
   let found = host !== null && targetMatchesHost(request.url, host)
     ? routeCacheFor(state.fleet).get(state, host)
     : undefined;

@@ -89,6 +89,9 @@ class ProxiedRequest implements UpstreamRequest {
   }
 }
 
+// NOTE: There is no timeout for the response head, as nginx's
+// `proxy_read_timeout` would give: a request whose app never answers waits
+// until the client leaves.
 export async function proxyHttp(
   request: Request,
   context: RequestContext,

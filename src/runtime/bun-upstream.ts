@@ -7,7 +7,7 @@
  * took about 20% less CPU per small request than fetch through the same
  * `Bun.serve` listener (`scripts/bench`, 2 cores). It also sends only the
  * headers it is given, reads a response while the request body is still
- * being sent, and says when a response body ends without a stream around it.
+ * being sent, and reports when a response body ends without a stream around it.
  */
 import type { Socket, SocketHandler } from "bun";
 import { formatAuthority } from "./fetched-body.ts";
@@ -330,6 +330,10 @@ class Exchange implements Watched {
   /**
    * Sends the request body: as it is when `length` was declared, which it
    * must match, or in the chunked coding.
+   *
+   * NOTE: Bun 1.4.5 stops reading a request body that nobody consumes, so a
+   * client that leaves while the app reads nothing and `drain` never comes
+   * goes unnoticed until the app reads or answers.
    */
   async #sendBody(body: ReadableStream<Uint8Array>, length: number | undefined): Promise<void> {
     const reader = body.getReader();
@@ -713,7 +717,7 @@ function requestHead(request: UpstreamRequest): { head: Buffer; length: number |
   let length: number | undefined;
   for (const [name, value] of request.headers) {
     if (unsafeInHead.test(name) || unsafeInHead.test(value)) {
-      throw new TypeError(`header ${JSON.stringify(name)} holds CR, LF or NUL`);
+      throw new TypeError(`header ${JSON.stringify(name)} contains CR, LF or NUL`);
     }
     if (name === "host") {
       hasHost = true;
