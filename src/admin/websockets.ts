@@ -20,22 +20,34 @@ export class WebSocketTracker {
   /** Returns handlers that track the socket from `open` until `close`, then call `handlers`. */
   track(handlers: ServerSocketHandlers): ServerSocketHandlers {
     const open = this.#open;
-    return {
-      open(socket) {
-        open.add(socket);
-        handlers.open(socket);
-      },
-      message: (socket, data) => handlers.message(socket, data),
-      close(socket, code, reason) {
-        open.delete(socket);
-        handlers.close(socket, code, reason);
-      },
-      drain: (socket) => handlers.drain(socket),
-    };
+    return registering(handlers, (socket) => open.add(socket), (socket) => open.delete(socket));
   }
 
   /** Closes every tracked WebSocket with `code`; each peer's relay then closes its upstream. */
   closeAll(code: number, reason: string): void {
     for (const socket of [...this.#open]) socket.close(code, reason);
   }
+}
+
+/**
+ * Returns handlers that call `register` when a socket opens and `unregister`
+ * when it closes, before passing each event on to `handlers`.
+ */
+export function registering(
+  handlers: ServerSocketHandlers,
+  register: (socket: ServerSocket) => void,
+  unregister: (socket: ServerSocket) => void,
+): ServerSocketHandlers {
+  return {
+    open(socket) {
+      register(socket);
+      handlers.open(socket);
+    },
+    message: (socket, data) => handlers.message(socket, data),
+    close(socket, code, reason) {
+      unregister(socket);
+      handlers.close(socket, code, reason);
+    },
+    drain: (socket) => handlers.drain(socket),
+  };
 }

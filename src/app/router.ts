@@ -11,8 +11,10 @@ import type { FinishedExchange } from "../logging/access.ts";
 import type { Observer } from "../observe.ts";
 import {
   type ExchangeHooks,
+  isWebSocketUpgrade,
+  proxyHttp,
   type ProxyOptions,
-  proxyRequest,
+  proxyWebSocket,
   UpstreamConnectError,
 } from "../proxy/index.ts";
 import { OverdueSweep, type Watched } from "../overdue.ts";
@@ -22,7 +24,7 @@ import type { RequestContext, RequestHandler } from "../runtime/index.ts";
 import type { Fleet } from "../vm/fleet.ts";
 import { WakeError } from "../vm/errors.ts";
 import type { Claim, Vm } from "../vm/vm.ts";
-import type { WebSocketTracker } from "../admin/websockets.ts";
+import { registering, type WebSocketTracker } from "../admin/websockets.ts";
 import { errorResponse } from "./responses.ts";
 
 const log = getLogger("router");
@@ -149,12 +151,6 @@ export async function resolveHost(state: RouterState, hostname: string): Promise
   return refreshed ? { vm: refreshed, route } : { status: 404, route };
 }
 
-function isWebSocketUpgrade(request: Request): boolean {
-  const upgrade = request.headers.get("upgrade");
-  if (upgrade === null) return false;
-  return upgrade.split(",").some((token) => token.trim().toLowerCase() === "websocket");
-}
-
 function statusForWakeError(error: WakeError): number {
   return error.result === "resume_failed" ? 502 : 503;
 }
@@ -175,6 +171,8 @@ class Exchange implements ExchangeHooks, Watched, FinishedExchange {
   /** Metric label: the VM's hostname, or the site pattern when no VM was found. */
   app: string | undefined;
   claim: Claim | undefined;
+  /** True for a WebSocket handshake, which the proxy relays rather than forwards. */
+  webSocket = false;
   // The exchange's outcome, set by `onEnd`. The exchange itself is handed to
   // `exchangeEnded`, so ending it allocates no record.
   status = 0;
@@ -321,6 +319,7 @@ function proxyToVm(
   route: SiteRoute,
 ): Response | Promise<Response> {
   const webSocket = isWebSocketUpgrade(request);
+  exchange.webSocket = webSocket;
   exchange.claim = vm.claim(webSocket ? "websocket" : "request");
   exchange.app = vm.hostname;
   const forwardContext = webSocket ? registeringContext(context, vm, state.webSockets) : context;
@@ -362,18 +361,11 @@ function registeringContext(
       const handlers = tracker ? tracker.track(options.handlers) : options.handlers;
       return context.upgrade({
         ...options,
-        handlers: {
-          open(socket) {
-            vm.addWebSocket(socket);
-            handlers.open(socket);
-          },
-          message: (socket, data) => handlers.message(socket, data),
-          close(socket, code, reason) {
-            vm.removeWebSocket(socket);
-            handlers.close(socket, code, reason);
-          },
-          drain: (socket) => handlers.drain(socket),
-        },
+        handlers: registering(
+          handlers,
+          (socket) => vm.addWebSocket(socket),
+          (socket) => vm.removeWebSocket(socket),
+        ),
       });
     },
   };
@@ -468,11 +460,12 @@ async function forward(
   route: SiteRoute,
   exchange: Exchange,
 ): Promise<Response> {
+  const proxy = exchange.webSocket ? proxyWebSocket : proxyHttp;
   const stallSweep = stallSweepFor(state.fleet);
   exchange.startedAt = performance.now();
   stallSweep.add(exchange);
   try {
-    return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), exchange);
+    return await proxy(request, context, upstreamOf(vm), state.proxyOptions(), exchange);
   } catch (error) {
     if (!(error instanceof UpstreamConnectError)) {
       log.error("proxy failed unexpectedly", { vm: vm.hostname, error: String(error) });
@@ -492,7 +485,7 @@ async function forward(
   const failure = await waitForVm(vm, route, context);
   if (failure !== undefined) return failWith(request, failure, exchange);
   try {
-    return await proxyRequest(request, context, upstreamOf(vm), state.proxyOptions(), exchange);
+    return await proxy(request, context, upstreamOf(vm), state.proxyOptions(), exchange);
   } catch {
     log.warn("upstream connect failed after wake", { vm: vm.hostname, ip: vm.ip });
     return failWith(request, 502, exchange);

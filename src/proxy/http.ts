@@ -43,8 +43,6 @@ class ProxiedRequest implements UpstreamRequest {
   readonly target: string;
   readonly headers: [string, string][];
   readonly body: ReadableStream<Uint8Array> | null;
-  readonly bufferLimit = bufferedBodyLimit;
-  readonly responseHeaders = cleanResponseFields;
   cancel?: (reason: Error) => void;
   /** True once the response body ended, which for a body read whole is before the response. */
   ended = false;
@@ -78,6 +76,14 @@ class ProxiedRequest implements UpstreamRequest {
     return this.#context.clientGone;
   }
 
+  get bufferLimit(): number {
+    return bufferedBodyLimit;
+  }
+
+  responseHeaders(fields: [string, string][]): [string, string][] {
+    return cleanResponseFields(fields);
+  }
+
   onBodyEnd(status: number, bytes: number, truncated: boolean): void {
     this.ended = true;
     if (truncated && !this.#context.clientGone.aborted) {
@@ -89,9 +95,9 @@ class ProxiedRequest implements UpstreamRequest {
   }
 }
 
-// NOTE: There is no timeout for the response head, as nginx's
-// `proxy_read_timeout` would give: a request whose app never answers waits
-// until the client leaves.
+// NOTE: No timeout bounds the wait for the response head, unlike nginx's
+// `proxy_read_timeout`. A request whose app never responds waits until the
+// client leaves.
 export async function proxyHttp(
   request: Request,
   context: RequestContext,

@@ -14,7 +14,8 @@ export {
   type Upstream,
   UpstreamConnectError,
 } from "./types.ts";
-export { bufferedBodyLimit } from "./http.ts";
+export { bufferedBodyLimit, proxyHttp } from "./http.ts";
+export { isWebSocketUpgrade, proxyWebSocket } from "./websocket.ts";
 
 /**
  * Sends a request to the upstream and returns the response to hand to the

@@ -1,3 +1,4 @@
+import { formatAuthority } from "../runtime/authority.ts";
 import type { TrustedProxies } from "./trusted.ts";
 
 /** The VM address a request is sent to. */
@@ -56,6 +57,5 @@ export class UpstreamConnectError extends Error {
 
 /** Formats an upstream as `host:port`, with brackets around an IPv6 address. */
 export function formatUpstream(upstream: Upstream): string {
-  const host = upstream.hostname.includes(":") ? `[${upstream.hostname}]` : upstream.hostname;
-  return `${host}:${upstream.port}`;
+  return formatAuthority(upstream.hostname, upstream.port);
 }

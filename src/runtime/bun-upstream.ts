@@ -10,7 +10,7 @@
  * being sent, and reports when a response body ends without a stream around it.
  */
 import type { Socket, SocketHandler } from "bun";
-import { formatAuthority } from "./fetched-body.ts";
+import { formatAuthority } from "./authority.ts";
 import {
   ChunkedDecoder,
   type Framing,
@@ -331,9 +331,9 @@ class Exchange implements Watched {
    * Sends the request body: as it is when `length` was declared, which it
    * must match, or in the chunked coding.
    *
-   * NOTE: Bun 1.4.5 stops reading a request body that nobody consumes, so a
-   * client that leaves while the app reads nothing and `drain` never comes
-   * goes unnoticed until the app reads or answers.
+   * NOTE: Bun 1.4.5 stops reading a request body while no reader consumes it.
+   * A client that leaves while the app reads nothing, so `drain` never comes,
+   * goes unnoticed until the app reads or responds.
    */
   async #sendBody(body: ReadableStream<Uint8Array>, length: number | undefined): Promise<void> {
     const reader = body.getReader();
@@ -373,16 +373,12 @@ class Exchange implements Watched {
     let bytes = this.#head === undefined ? data : Buffer.concat([this.#head, data]);
     for (;;) {
       const end = bytes.indexOf(headEnd);
-      if (end === -1) {
-        if (bytes.length > maxHeadBytes) {
-          this.#fail(new ResponseParseError("response head too long"));
-          return;
-        }
-        this.#head = bytes;
+      if ((end === -1 ? bytes.length : end) > maxHeadBytes) {
+        this.#fail(new ResponseParseError("response head too long"));
         return;
       }
-      if (end > maxHeadBytes) {
-        this.#fail(new ResponseParseError("response head too long"));
+      if (end === -1) {
+        this.#head = bytes;
         return;
       }
       this.#head = undefined;
@@ -396,8 +392,8 @@ class Exchange implements Watched {
         return;
       }
       bytes = bytes.subarray(end + 4);
-      // Interim responses (100 Continue, 103 Early Hints) are dropped; the
-      // client's server answers `Expect` itself.
+      // Interim responses (100 Continue, 103 Early Hints) are dropped, because
+      // the listener responds to the client's `Expect` itself.
       if (head.status >= 100 && head.status < 200) {
         if (head.status === 101) {
           this.#fail(new ResponseParseError("unexpected 101 to a plain request"));
@@ -702,9 +698,9 @@ function frameChunk(data: Uint8Array): Buffer {
 const unsafeInHead = /[\0\r\n]/;
 
 /**
- * Builds the request line and header section as Latin-1 bytes, and tells
- * whether the body is sent chunked. Throws a `TypeError` for a target or
- * field that would break the framing.
+ * Builds the request line and header section as Latin-1 bytes, and returns
+ * the body's declared length, undefined for a chunked body. Throws a
+ * `TypeError` for a target or field that would break the framing.
  */
 function requestHead(request: UpstreamRequest): { head: Buffer; length: number | undefined } {
   const target = request.target;

@@ -14,7 +14,8 @@
  *   so clients get uncompressed bodies unless the upstream compresses anyway.
  */
 import { getLogger } from "../log.ts";
-import { deliverFetched, formatAuthority } from "./fetched-body.ts";
+import { formatAuthority } from "./authority.ts";
+import { deliverFetched } from "./fetched-body.ts";
 import { ServerStoppedError } from "./stopped.ts";
 import type {
   OriginFetchOptions,

@@ -115,8 +115,3 @@ function watchBody(
     { highWaterMark: 0 },
   );
 }
-
-/** Formats `hostname:port` for a URL, with brackets around an IPv6 address. */
-export function formatAuthority(hostname: string, port: number): string {
-  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-}
