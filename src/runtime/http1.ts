@@ -82,7 +82,7 @@ export function parseResponseHead(text: string): ResponseHead {
   };
 }
 
-/** How the body of a response is delimited (RFC 9112 section 6.3). */
+/** The delimitation of a response body (RFC 9112 section 6.3). */
 export type BodyFraming =
   | { kind: "none" }
   | { kind: "length"; length: number }
@@ -168,7 +168,7 @@ export function responseFraming(method: string, head: ResponseHead): Framing {
 
 const cr = 13;
 const lf = 10;
-/** Longest chunk-size line accepted, extensions included. */
+/** Maximum length of a chunk-size line, extensions included. */
 const maxSizeLine = 4096;
 
 // States of `ChunkedDecoder`.
