@@ -271,9 +271,19 @@ class Exchange implements Watched {
       this.#readHead(data);
       return;
     }
-    if (this.#state === readingBody) this.#readBody(data);
-    else this.#connection.close();
+    if (this.#state !== readingBody) {
+      this.#connection.close();
+      return;
+    }
+    this.#kept = false;
+    this.#readBody(data);
+    // The body's bytes were copied into the buffer or the response sink,
+    // unless they wait for the stream's first pull.
+    if (!this.#kept) release(data);
   }
+
+  /** True when a view of the last data read is still in use, so it may not be released. */
+  #kept = false;
 
   onDrain(): void {
     const waiter = this.#drainWaiter;
@@ -358,8 +368,17 @@ class Exchange implements Watched {
         if (length !== undefined && sent > length) {
           throw new Error(`request body is longer than its Content-Length of ${length} bytes`);
         }
-        this.#write(length === undefined ? frameChunk(value) : value);
-        await this.#flushed();
+        if (length === undefined) {
+          const framed = frameChunk(value);
+          release(value);
+          this.#write(framed);
+          await this.#flushed();
+          if (this.#pending.length === 0) release(framed);
+        } else {
+          this.#write(value);
+          await this.#flushed();
+          if (this.#pending.length === 0) release(value);
+        }
       }
       void reader.cancel().catch(() => undefined);
     } catch (error) {
@@ -525,7 +544,7 @@ class Exchange implements Watched {
       return;
     }
     this.#bytes += data.length;
-    this.#body!.write(data);
+    if (!this.#body!.write(data)) this.#kept = true;
   };
 
   /** Ends a body read to its last byte; `clean` is false when extra bytes followed it. */
@@ -619,19 +638,26 @@ class DirectBody {
     this.stream = new DirectStream(source);
   }
 
-  write(chunk: Uint8Array): void {
+  /**
+   * Writes `chunk`, and returns true when its bytes were copied, so the
+   * caller may release it; false when it waits for the first pull.
+   */
+  write(chunk: Uint8Array): boolean {
     const controller = this.#controller;
     if (controller === undefined) {
       this.#waiting.push(chunk);
       this.#waitingBytes += chunk.byteLength;
       if (this.#waitingBytes >= streamHighWaterMark) this.#pressure(true);
-      return;
+      return false;
     }
 
     // A promise from `write` or `flush` means the client reads slower than
     // the app writes. Flushing each chunk sends events such as SSE at once.
+    // Bun 1.4.5 copies the bytes in both calls, for the server's sink and
+    // for readers alike.
     this.#watch(controller.write(chunk));
     this.#watch(controller.flush());
+    return true;
   }
 
   #watch(result: unknown): void {
@@ -661,7 +687,10 @@ class DirectBody {
     this.#waiting = [];
     this.#waitingBytes = 0;
     this.#pressure(false);
-    for (const chunk of waiting) this.write(chunk);
+    for (const chunk of waiting) {
+      this.write(chunk);
+      release(chunk);
+    }
 
     const outcome = this.#outcome;
     if (outcome === "closed") controller.close();
@@ -678,6 +707,21 @@ class DirectBody {
     this.paused = paused;
     this.#onPressure(paused);
   }
+}
+
+/**
+ * Frees the memory of a chunk whose bytes were written or copied and are not
+ * read again, by detaching its buffer. Bun 1.4.5 frees an ArrayBuffer only
+ * when the garbage collector sweeps it. Without this, 100 MiB passing through
+ * in chunks of 64 to 512 KiB grew the process by 20 to 35 MiB (measured with
+ * `scripts/bench`). Only a chunk that spans its whole buffer is detached, so
+ * that no other view of the buffer loses its bytes.
+ */
+function release(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength) return;
+  if (!(buffer instanceof ArrayBuffer)) return;
+  (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
 }
 
 const lastChunk = Buffer.from("0\r\n\r\n");

@@ -99,6 +99,10 @@ export interface UpstreamRequest {
   target: string;
   /** Header fields to send as they are, `Host` among them, as `[name, value]` pairs with lower-case names. */
   headers: [string, string][];
+  /**
+   * The request body. Its chunks pass to the client, which may detach a
+   * chunk's buffer once the chunk is sent, so a source must not reuse them.
+   */
   body: ReadableStream<Uint8Array> | null;
   /** Aborts the request, and the response body while it streams. */
   signal: AbortSignal;

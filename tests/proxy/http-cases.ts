@@ -115,10 +115,35 @@ export const httpCases: CaseGroup = {
       }),
     },
     {
+      name: "8 MB fixed-length upload arrives intact",
+      timeoutMs: 20_000,
+      run: withCleanup(async (cleanup) => {
+        const size = 8 * megabyte;
+        const sent = new Uint8Array(size);
+        for (let i = 0; i < size; i += chunkSize) {
+          sent.fill((i / chunkSize) % 256, i, i + chunkSize);
+        }
+        let length: string | null = null;
+        const upstream = startUpstream(cleanup, async (request) => {
+          length = request.headers.get("content-length");
+          const received = new Uint8Array(await request.arrayBuffer());
+          return new Response(Buffer.compare(received, sent) === 0 ? "same" : "different");
+        });
+        const proxy = startProxy(cleanup, upstream);
+
+        const response = await fetch(proxyUrl(proxy.port), { method: "PUT", body: sent.slice() });
+
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), "same");
+        assert.equal(length, String(size));
+      }),
+    },
+    {
       name: "50 MB chunked upload streams",
       timeoutMs: 30_000,
       run: withCleanup(async (cleanup) => {
         let receivedBytes = 0;
+        let outOfOrder: number | undefined;
         let encoding: string | null = null;
         const upstream = startUpstream(cleanup, async (request) => {
           encoding = request.headers.get("transfer-encoding");
@@ -126,6 +151,12 @@ export const httpCases: CaseGroup = {
           for (;;) {
             const chunk = await reader?.read();
             if (!chunk || chunk.done) break;
+            // The proxy frees each chunk after sending it, so the bytes are
+            // checked here too, not only counted.
+            for (let i = 0; i < chunk.value.length; i += 4096) {
+              const expected = Math.floor((receivedBytes + i) / chunkSize) % 256;
+              if (chunk.value[i] !== expected) outOfOrder ??= receivedBytes + i;
+            }
             receivedBytes += chunk.value.length;
           }
           return new Response(String(receivedBytes));
@@ -164,6 +195,7 @@ export const httpCases: CaseGroup = {
         assert.equal(upstreamSawBytesEarly, true);
         assert.equal(response.status, 200);
         assert.equal(await response.text(), String(largeSize));
+        assert.equal(outOfOrder, undefined, `byte ${outOfOrder} is out of order`);
         assert.equal(encoding, "chunked");
       }),
     },
