@@ -721,7 +721,11 @@ function release(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
   if (chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength) return;
   if (!(buffer instanceof ArrayBuffer)) return;
-  (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  try {
+    (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  } catch {
+    // A buffer that cannot be detached is left to the garbage collector.
+  }
 }
 
 const lastChunk = Buffer.from("0\r\n\r\n");
