@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Contestant } from "./contestants.ts";
 import { median } from "./load.ts";
-import { resetPeakRss, treePeakRss } from "./processes.ts";
+import { resetPeakRss, treePeakRss, treeRss } from "./processes.ts";
 import {
   commandLine,
   formatMiB,
@@ -107,6 +107,53 @@ async function measureTransfer(
   return { speed: speed ?? Number.NaN, peakRss };
 }
 
+/** Relight's memory around one transfer of a given size. */
+interface SizedTransfer {
+  bytes: number;
+  /** RSS of Relight's process tree just before the transfer, in bytes. */
+  before: number;
+  peakRss: number;
+}
+
+/**
+ * Downloads and uploads bodies of each size in `sizes` through Relight alone,
+ * and returns its RSS before and at the peak of each transfer, to show
+ * whether memory grows with the body.
+ */
+async function sweepSizes(
+  relight: Contestant,
+  sizes: number[],
+  dir: string,
+): Promise<{ download: SizedTransfer[]; upload: SizedTransfer[] }> {
+  const download: SizedTransfer[] = [];
+  const upload: SizedTransfer[] = [];
+  for (const bytes of sizes) {
+    const file = join(dir, `sweep-${bytes}.bin`);
+    writeZeroFile(file, bytes);
+    try {
+      let before = treeRss(relight.pid!);
+      const downloaded = await measureTransfer(
+        relight,
+        downloadArgs(relight.origin, relight.host, bytes),
+        bytes,
+        "download",
+      );
+      download.push({ bytes, before, peakRss: downloaded.peakRss });
+      before = treeRss(relight.pid!);
+      const uploaded = await measureTransfer(
+        relight,
+        uploadArgs(relight.origin, relight.host, file),
+        bytes,
+        "upload",
+      );
+      upload.push({ bytes, before, peakRss: uploaded.peakRss });
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+  return { download, upload };
+}
+
 function writeZeroFile(path: string, bytes: number): void {
   const block = new Uint8Array(2 ** 20);
   const fd = openSync(path, "w");
@@ -128,6 +175,9 @@ export async function measureLargeBodies(
   writeZeroFile(file, bytes);
 
   let runs: Map<string, LargeRun[]>;
+  let sweep: { download: SizedTransfer[]; upload: SizedTransfer[] } | undefined;
+  const relight = context.contestants.find((contestant) => contestant.name === "relight");
+  const sweepSizesBytes = [bytes / 10, bytes, bytes * 10].map(Math.round);
   try {
     runs = await inRounds(context, context.contestants, "large bodies", async (contestant) => ({
       download: await measureTransfer(
@@ -143,6 +193,7 @@ export async function measureLargeBodies(
         "upload",
       ),
     }));
+    if (relight?.pid !== undefined) sweep = await sweepSizes(relight, sweepSizesBytes, dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -169,10 +220,13 @@ export async function measureLargeBodies(
 
   const downloadVsDirect = ratio(download, "direct");
   const uploadVsDirect = ratio(upload, "direct");
+  const sweepPeaks = sweep ? [...sweep.download, ...sweep.upload].map((t) => t.peakRss) : [];
   const relightPeak = Math.max(
     downloadPeak.get("relight") ?? NaN,
     uploadPeak.get("relight") ?? NaN,
+    ...sweepPeaks,
   );
+  const sizeList = sweepSizesBytes.map((size) => formatNumber(size / 2 ** 20)).join(", ");
   const targets: TargetCheck[] = [
     {
       target: "large-body download >= 0.9x direct",
@@ -186,7 +240,9 @@ export async function measureLargeBodies(
     },
     {
       target: "Relight peak RSS during large bodies < 100 MiB",
-      measured: formatMiB(relightPeak),
+      measured: sweep
+        ? `${formatMiB(relightPeak)} (bodies of ${sizeList} MiB)`
+        : formatMiB(relightPeak),
       met: Number.isFinite(relightPeak) ? relightPeak < 100 * 2 ** 20 : undefined,
     },
   ];
@@ -215,6 +271,18 @@ export async function measureLargeBodies(
       commandLine(["curl", ...uploadArgs("ORIGIN", "HOST", "upload.bin")]),
     ],
     targets,
-    notes: [],
+    notes: sweep ? sweepNotes(sweep) : [],
   };
+}
+
+function sweepNotes(sweep: { download: SizedTransfer[]; upload: SizedTransfer[] }): string[] {
+  const describe = (t: SizedTransfer) =>
+    `${formatNumber(t.bytes / 2 ** 20)} MiB: ${formatMiB(t.peakRss)} ` +
+    `(${formatMiB(t.before)} before)`;
+  return [
+    "Body sizes, Relight alone after the rounds, one transfer each; peak RSS with the RSS " +
+    "just before the transfer in brackets.",
+    `Download: ${sweep.download.map(describe).join("; ")}.`,
+    `Upload: ${sweep.upload.map(describe).join("; ")}.`,
+  ];
 }
