@@ -15,6 +15,7 @@ import { loggingCases } from "../admin/logging.cases.ts";
 import { metricsCases } from "../admin/metrics.cases.ts";
 import { operationsCases } from "../admin/operations.cases.ts";
 import { processCases } from "../admin/process.cases.ts";
+import { prometheusCases } from "../admin/prometheus.cases.ts";
 import { reloadCases } from "../admin/reload.cases.ts";
 import { serverCases } from "../admin/server.cases.ts";
 import { serviceCases } from "../admin/service.cases.ts";
@@ -66,6 +67,7 @@ const groups = [
   metricsCases,
   operationsCases,
   processCases,
+  prometheusCases,
   reloadCases,
   serverCases,
   serviceCases,

@@ -1,0 +1,438 @@
+/**
+ * Prometheus text exposition format, version 0.0.4: a Registry with
+ * Counter, Gauge and Histogram metrics. For the same metrics and updates the
+ * text is the same as prom-client 15.1.3's, including its order of series
+ * (order of first use), label order (that of the first labels object), "Nan"
+ * for NaN and the blank line between metrics. Relight does not use
+ * prom-client itself because importing it adds about 12 MiB of resident
+ * memory to a compiled binary.
+ */
+
+/** Content type of the text that `Registry.metrics()` returns. */
+export const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+export type MetricType = "counter" | "gauge" | "histogram";
+export type LabelValue = string | number;
+/** Label values by label name. A label left out is not rendered, as in prom-client. */
+export type LabelValues<L extends string> = Partial<Record<L, LabelValue>>;
+
+/** A metric that a `Registry` renders. */
+export interface Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  /** Updates the values before they are rendered, once per scrape. */
+  collect?(): void | Promise<void>;
+  /** Appends one text-format line per sample to `lines`. */
+  writeSamples(lines: string[]): void;
+  /** Clears the values. `Registry.resetMetrics()` calls this on every metric. */
+  reset(): void;
+}
+
+// Name rules of the Prometheus data model, as prom-client 15.1.3 checks them.
+const metricNamePattern = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const labelNamePattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Escapes backslashes and line feeds, as in HELP text. */
+export function escapeHelp(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+/** Escapes backslashes, line feeds and double quotes, as in label values. */
+export function escapeLabelValue(value: string): string {
+  return escapeHelp(value).replaceAll('"', '\\"');
+}
+
+/** Formats a sample value. NaN is "Nan", the spelling of prom-client 15.1.3. */
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "Nan";
+  if (value === Number.POSITIVE_INFINITY) return "+Inf";
+  if (value === Number.NEGATIVE_INFINITY) return "-Inf";
+  return String(value);
+}
+
+/**
+ * Formats label pairs without the braces, such as `app="a",result="ok"`, in
+ * the key order of `labels`. Labels whose value is undefined are left out.
+ */
+export function formatLabels(labels: Readonly<Record<string, LabelValue | undefined>>): string {
+  const pairs: string[] = [];
+  for (const [name, value] of Object.entries(labels)) {
+    if (value !== undefined) pairs.push(`${name}="${escapeLabelValue(String(value))}"`);
+  }
+  return pairs.join(",");
+}
+
+/** Returns one sample line. `labelText` comes from `formatLabels`. */
+export function sampleLine(name: string, labelText: string, value: number): string {
+  const labels = labelText === "" ? "" : `{${labelText}}`;
+  return `${name}${labels} ${formatValue(value)}`;
+}
+
+/** Observations of one histogram series. */
+export class HistogramCounts {
+  /**
+   * Observations per bucket, not cumulative. Values above the last bound
+   * are counted only in `count`, which is the `+Inf` bucket.
+   */
+  readonly bucketCounts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(bucketCount: number) {
+    this.bucketCounts = new Array<number>(bucketCount).fill(0);
+  }
+
+  /** Adds `value`, which the caller has checked to be finite. */
+  observe(bounds: readonly number[], value: number): void {
+    this.sum += value;
+    this.count += 1;
+
+    // Bounds are inclusive, because `le` means "less than or equal".
+    let bucket = 0;
+    while (bucket < bounds.length && value > (bounds[bucket] ?? 0)) bucket++;
+    if (bucket < bounds.length) {
+      this.bucketCounts[bucket] = (this.bucketCounts[bucket] ?? 0) + 1;
+    }
+  }
+}
+
+/**
+ * Appends the `_bucket` lines, with `le` as the first label, then the `_sum`
+ * and `_count` lines of one histogram series.
+ */
+export function writeHistogramSeries(
+  lines: string[],
+  name: string,
+  bounds: readonly number[],
+  counts: HistogramCounts,
+  labelText: string,
+): void {
+  const bucketName = `${name}_bucket`;
+  const otherLabels = labelText === "" ? "" : `,${labelText}`;
+  let cumulative = 0;
+  bounds.forEach((bound, index) => {
+    cumulative += counts.bucketCounts[index] ?? 0;
+    lines.push(`${bucketName}{le="${bound}"${otherLabels}} ${formatValue(cumulative)}`);
+  });
+  lines.push(
+    `${bucketName}{le="+Inf"${otherLabels}} ${formatValue(counts.count)}`,
+    sampleLine(`${name}_sum`, labelText, counts.sum),
+    sampleLine(`${name}_count`, labelText, counts.count),
+  );
+}
+
+export interface MetricConfig<L extends string> {
+  /** Must match `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
+  name: string;
+  /** HELP text, which must not be empty. */
+  help: string;
+  /** Each must match `[a-zA-Z_][a-zA-Z0-9_]*`. Default none. */
+  labelNames?: readonly L[];
+}
+
+/** Checks `config` as prom-client 15.1.3 does, and also rejects duplicate label names. */
+function validateConfig(config: MetricConfig<string>): void {
+  const { name, help, labelNames = [] } = config;
+  if (!metricNamePattern.test(name)) {
+    throw new Error(
+      `Invalid metric name "${name}": a metric name must match ${metricNamePattern.source}`,
+    );
+  }
+  if (help === "") {
+    throw new Error(`Missing help text for metric "${name}": set a non-empty help`);
+  }
+  labelNames.forEach((label, index) => {
+    if (!labelNamePattern.test(label)) {
+      throw new Error(
+        `Invalid label name "${label}" for metric "${name}": ` +
+          `a label name must match ${labelNamePattern.source}`,
+      );
+    }
+    if (labelNames.indexOf(label) !== index) {
+      throw new Error(`Duplicate label name "${label}" for metric "${name}"`);
+    }
+  });
+}
+
+/** A series of a labeled metric: its rendered labels and what it counts. */
+interface Series<T> {
+  readonly labelText: string;
+  data: T;
+}
+
+/** Series storage shared by Counter, Gauge and Histogram. */
+abstract class LabeledMetric<L extends string, T> implements Metric {
+  abstract readonly type: MetricType;
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly L[];
+  /** Series by label values, in order of first use, which is the order they are rendered in. */
+  protected readonly series = new Map<string, Series<T>>();
+
+  constructor(config: MetricConfig<L>) {
+    validateConfig(config);
+    this.name = config.name;
+    this.help = config.help;
+    this.labelNames = [...(config.labelNames ?? [])];
+  }
+
+  abstract writeSamples(lines: string[]): void;
+  abstract reset(): void;
+
+  /**
+   * Returns the key of the series with `labels`, and throws for a label
+   * name that the metric does not declare. Numbers and strings with the same
+   * text are one label value, as in prom-client.
+   */
+  protected seriesKey(labels: LabelValues<L>): string {
+    for (const label of Object.keys(labels)) {
+      if (!(this.labelNames as readonly string[]).includes(label)) {
+        const known = this.labelNames.length === 0
+          ? "it has no labels"
+          : `its label names are ${this.labelNames.join(", ")}`;
+        throw new Error(`Invalid label "${label}" for metric "${this.name}": ${known}`);
+      }
+    }
+    if (this.labelNames.length === 0) return "";
+    const values = this.labelNames.map((label) => {
+      const value = labels[label];
+      return value === undefined ? null : String(value);
+    });
+    return JSON.stringify(values);
+  }
+
+  /** Returns the series at `key`, adding it with `create()` at its first use. */
+  protected seriesAt(key: string, labels: LabelValues<L>, create: () => T): Series<T> {
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = { labelText: formatLabels(labels), data: create() };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+}
+
+/** Splits the `(labels, value)` and `(value)` call forms. */
+function splitArguments<L extends string>(
+  labelsOrValue: LabelValues<L> | number | undefined,
+  value: number | undefined,
+): [LabelValues<L>, number | undefined] {
+  if (typeof labelsOrValue === "object") return [labelsOrValue, value];
+  return [{}, labelsOrValue];
+}
+
+/** Storage and rendering shared by Counter and Gauge, whose series each hold one number. */
+abstract class ScalarMetric<L extends string> extends LabeledMetric<L, number> {
+  constructor(config: MetricConfig<L>) {
+    super(config);
+    this.reset();
+  }
+
+  writeSamples(lines: string[]): void {
+    for (const { labelText, data } of this.series.values()) {
+      lines.push(sampleLine(this.name, labelText, data));
+    }
+  }
+
+  /** Removes every series, then adds a series of 0 if the metric has no labels. */
+  reset(): void {
+    this.series.clear();
+    if (this.labelNames.length === 0) this.seriesAt("", {}, () => 0);
+  }
+}
+
+export interface CounterConfig<L extends string> extends MetricConfig<L> {
+  /** Runs at each scrape before the values are rendered, with `this` set to the counter. */
+  collect?: (this: Counter<L>) => void | Promise<void>;
+}
+
+/** A value that only goes up, until `reset()`. */
+export class Counter<L extends string = never> extends ScalarMetric<L> {
+  readonly type = "counter";
+  readonly #collect: CounterConfig<L>["collect"];
+
+  constructor(config: CounterConfig<L>) {
+    super(config);
+    this.#collect = config.collect;
+  }
+
+  /**
+   * Adds `value`, default 1, which must be finite and not negative.
+   * prom-client 15.1.3 rejects infinities and negative values too, but adds NaN.
+   */
+  inc(value?: number): void;
+  inc(labels: LabelValues<L>, value?: number): void;
+  inc(labelsOrValue?: LabelValues<L> | number, value?: number): void {
+    const [labels, increment = 1] = splitArguments(labelsOrValue, value);
+    const key = this.seriesKey(labels);
+    if (!Number.isFinite(increment)) {
+      throw new TypeError(
+        `Invalid increment for counter "${this.name}": ${increment} is not a finite number`,
+      );
+    }
+    if (increment < 0) {
+      throw new RangeError(
+        `Invalid increment for counter "${this.name}": ${increment} is negative, ` +
+          "and a counter only goes up (use a gauge for values that go down)",
+      );
+    }
+    this.seriesAt(key, labels, () => 0).data += increment;
+  }
+
+  collect(): void | Promise<void> {
+    return this.#collect?.call(this);
+  }
+}
+
+export interface GaugeConfig<L extends string> extends MetricConfig<L> {
+  /** Runs at each scrape before the values are rendered, with `this` set to the gauge. */
+  collect?: (this: Gauge<L>) => void | Promise<void>;
+}
+
+/** A value that goes up and down. NaN and infinities are valid values. */
+export class Gauge<L extends string = never> extends ScalarMetric<L> {
+  readonly type = "gauge";
+  readonly #collect: GaugeConfig<L>["collect"];
+
+  constructor(config: GaugeConfig<L>) {
+    super(config);
+    this.#collect = config.collect;
+  }
+
+  set(value: number): void;
+  set(labels: LabelValues<L>, value: number): void;
+  set(labelsOrValue: LabelValues<L> | number, value?: number): void {
+    const [labels, newValue] = splitArguments(labelsOrValue, value);
+    const key = this.seriesKey(labels);
+    if (typeof newValue !== "number") {
+      throw new TypeError(`Invalid value for gauge "${this.name}": ${newValue} is not a number`);
+    }
+    this.seriesAt(key, labels, () => 0).data = newValue;
+  }
+
+  /** Adds `value`, default 1. */
+  inc(value?: number): void;
+  inc(labels: LabelValues<L>, value?: number): void;
+  inc(labelsOrValue?: LabelValues<L> | number, value?: number): void {
+    const [labels, increment = 1] = splitArguments(labelsOrValue, value);
+    const key = this.seriesKey(labels);
+    this.seriesAt(key, labels, () => 0).data += increment;
+  }
+
+  collect(): void | Promise<void> {
+    return this.#collect?.call(this);
+  }
+}
+
+export interface HistogramConfig<L extends string> extends MetricConfig<L> {
+  /** Upper bounds of the buckets, finite and increasing. The `+Inf` bucket is added to them. */
+  buckets: readonly number[];
+  /** Runs at each scrape before the values are rendered, with `this` set to the histogram. */
+  collect?: (this: Histogram<L>) => void | Promise<void>;
+}
+
+/** Counts of observations in fixed buckets, with their sum and count. */
+export class Histogram<L extends string = never> extends LabeledMetric<L, HistogramCounts> {
+  readonly type = "histogram";
+  readonly buckets: readonly number[];
+  readonly #collect: HistogramConfig<L>["collect"];
+
+  constructor(config: HistogramConfig<L>) {
+    super(config);
+    if ((this.labelNames as readonly string[]).includes("le")) {
+      throw new Error(
+        `Invalid label name "le" for histogram "${this.name}": le is reserved for bucket bounds`,
+      );
+    }
+    config.buckets.forEach((bound, index) => {
+      const previous = config.buckets[index - 1];
+      if (!Number.isFinite(bound) || (previous !== undefined && bound <= previous)) {
+        throw new RangeError(
+          `Invalid buckets for histogram "${this.name}": [${config.buckets.join(", ")}] ` +
+            "must be finite numbers in increasing order",
+        );
+      }
+    });
+    this.buckets = [...config.buckets];
+    this.#collect = config.collect;
+
+    // As in prom-client, a histogram without labels starts with a series of
+    // zeros, but reset() leaves no series until the next observation.
+    if (this.labelNames.length === 0) this.#countsAt("", {});
+  }
+
+  /** Adds `value`, which must be finite. */
+  observe(value: number): void;
+  observe(labels: LabelValues<L>, value: number): void;
+  observe(labelsOrValue: LabelValues<L> | number, value?: number): void {
+    const [labels, observed] = splitArguments(labelsOrValue, value);
+    const key = this.seriesKey(labels);
+    if (observed === undefined || !Number.isFinite(observed)) {
+      throw new TypeError(
+        `Invalid observation for histogram "${this.name}": ${observed} is not a finite number`,
+      );
+    }
+    this.#countsAt(key, labels).observe(this.buckets, observed);
+  }
+
+  collect(): void | Promise<void> {
+    return this.#collect?.call(this);
+  }
+
+  writeSamples(lines: string[]): void {
+    for (const { labelText, data } of this.series.values()) {
+      writeHistogramSeries(lines, this.name, this.buckets, data, labelText);
+    }
+  }
+
+  /** Removes every series, also the one of a histogram without labels. */
+  reset(): void {
+    this.series.clear();
+  }
+
+  #countsAt(key: string, labels: LabelValues<L>): HistogramCounts {
+    return this.seriesAt(key, labels, () => new HistogramCounts(this.buckets.length)).data;
+  }
+}
+
+/** Renders `metric` as its HELP and TYPE lines followed by its samples. */
+function renderMetric(metric: Metric): string {
+  const lines = [
+    `# HELP ${metric.name} ${escapeHelp(metric.help)}`,
+    `# TYPE ${metric.name} ${metric.type}`,
+  ];
+  metric.writeSamples(lines);
+  return lines.join("\n");
+}
+
+/** Metrics that are rendered together, in order of registration. */
+export class Registry {
+  readonly contentType = prometheusContentType;
+  readonly #metrics = new Map<string, Metric>();
+
+  /** Adds `metric` and returns it. Throws when another metric has the same name. */
+  registerMetric<M extends Metric>(metric: M): M {
+    const registered = this.#metrics.get(metric.name);
+    if (registered !== undefined && registered !== metric) {
+      throw new Error(`Metric "${metric.name}" is already registered: pick another name`);
+    }
+    this.#metrics.set(metric.name, metric);
+    return metric;
+  }
+
+  /**
+   * Runs every metric's `collect()`, waits for all of them, then renders the
+   * metrics in text format, separated by blank lines and ending in a newline.
+   */
+  async metrics(): Promise<string> {
+    const metrics = [...this.#metrics.values()];
+    await Promise.all(metrics.map((metric) => metric.collect?.()));
+    return `${metrics.map(renderMetric).join("\n\n")}\n`;
+  }
+
+  /** Calls `reset()` on every metric. */
+  resetMetrics(): void {
+    for (const metric of this.#metrics.values()) metric.reset();
+  }
+}

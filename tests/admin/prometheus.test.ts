@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { prometheusCases } from "./prometheus.cases.ts";
+
+registerBunCases(prometheusCases);
