@@ -2,14 +2,24 @@
  * Prometheus metrics for one Relight instance. Counters and histograms are
  * updated through the `Observer` calls that the router makes at each event.
  * Request counts and durations, recorded once per proxied request, are kept
- * as plain numbers and passed to prom-client at scrape time. Gauges for VM
- * states, in-flight requests, open WebSockets, slicerd reachability and index
- * age are read from the status report at scrape time.
+ * as plain numbers and rendered at scrape time. Gauges for VM states,
+ * in-flight requests, open WebSockets, slicerd reachability and index age
+ * are read from the status report at scrape time.
  */
-import { Counter, Gauge, Histogram, type Metric, Registry } from "prom-client";
 import type { CertificateOrderResult, Observer, PauseResult, WakeResult } from "../observe.ts";
 import type { StatusReport, VmState } from "../status.ts";
-import { collectProcessMetrics } from "./process-metrics.ts";
+import { registerProcessMetrics } from "./process-metrics.ts";
+import {
+  Counter,
+  formatLabels,
+  Gauge,
+  Histogram,
+  HistogramCounts,
+  type Metric,
+  Registry,
+  sampleLine,
+  writeHistogramSeries,
+} from "./prometheus.ts";
 
 /** Label value for requests that matched no app, such as an unknown Host. */
 export const unmatchedApp = "unmatched";
@@ -34,7 +44,7 @@ const slicerBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 const certificateBuckets = [0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export interface MetricsOptions {
-  /** Adds the process and runtime metrics of prom-client (CPU, memory, event loop lag). Default true. */
+  /** Adds the process and runtime metrics (CPU, memory, file descriptors, event loop lag). Default true. */
   processMetrics?: boolean;
 }
 
@@ -57,40 +67,39 @@ function appLabel(app: string): string {
   return app === "" ? unmatchedApp : app;
 }
 
-/** Request counts and durations of one app, as prom-client's Counter and Histogram keep them. */
+/** Request counts and durations of one app. */
 class AppRequests {
   /** Requests by status class, indexed like `statusClasses`. */
   readonly statusCounts: number[] = statusClasses.map(() => 0);
-  /**
-   * Durations per bucket of `requestBuckets`, not cumulative. Durations above
-   * the last bound are counted only in `durationCount`.
-   */
-  readonly bucketCounts: number[] = requestBuckets.map(() => 0);
-  /** Sum of the durations in seconds. */
-  durationSum = 0;
-  durationCount = 0;
+  readonly durations = new HistogramCounts(requestBuckets.length);
+  /** The `app` label pair, rendered once. */
+  readonly labelText: string;
 
-  constructor(readonly app: string) {}
+  constructor(app: string) {
+    this.labelText = formatLabels({ app });
+  }
 }
 
 /** One series of `relight_requests_total`. */
 interface RequestCountSeries {
   readonly requests: AppRequests;
   readonly classIndex: number;
-  readonly labels: { app: string; status_class: string };
+  /** The `app` and `status_class` label pairs, rendered once. */
+  readonly labelText: string;
 }
 
 /**
- * Counts and durations of proxied requests by app. prom-client's `inc` and
- * `observe` hash a labels object on every call, but `add` looks the app up
- * in a Map once and allocates nothing unless the app or its status class is
- * new. The request metrics read these totals at scrape time.
+ * Counts and durations of proxied requests by app, kept outside a labeled
+ * Counter and Histogram because those build a key from the label values at
+ * every update. `add` looks the app up in a Map once and allocates nothing
+ * unless the app or its status class is new. The two request metrics render
+ * these totals at scrape time.
  */
 class RequestTotals {
   readonly #apps = new Map<string, AppRequests>();
-  /** Counter series in order of their first request, the order prom-client renders them in. */
+  /** Counter series in order of their first request, the order they are rendered in. */
   readonly countSeries: RequestCountSeries[] = [];
-  /** Apps in order of their first duration, the order prom-client renders histogram series in. */
+  /** Apps in order of their first duration, the order their histogram series are rendered in. */
   readonly durationSeries: AppRequests[] = [];
 
   /** Adds one request to `app`, which is already a label value. */
@@ -105,26 +114,19 @@ class RequestTotals {
     const count = requests.statusCounts[classIndex] ?? 0;
     requests.statusCounts[classIndex] = count + 1;
     if (count === 0) {
-      const labels = { app, status_class: statusClass(status) };
-      this.countSeries.push({ requests, classIndex, labels });
+      const labelText = formatLabels({ app, status_class: statusClass(status) });
+      this.countSeries.push({ requests, classIndex, labelText });
     }
 
-    // prom-client's Histogram.observe raised the same error after the
-    // counter had counted the request, so the count stays.
+    // The request is counted before the duration is checked, so it stays
+    // counted when the duration is invalid, as with a separate Counter.inc
+    // and Histogram.observe.
     const seconds = durationMs / 1000;
     if (!Number.isFinite(seconds)) {
       throw new TypeError(`Invalid request duration: ${durationMs} ms is not a finite number.`);
     }
-    if (requests.durationCount === 0) this.durationSeries.push(requests);
-    requests.durationCount += 1;
-    requests.durationSum += seconds;
-
-    // Bounds are inclusive, as in Prometheus (`le`).
-    let bucket = 0;
-    while (bucket < requestBuckets.length && seconds > (requestBuckets[bucket] ?? 0)) bucket++;
-    if (bucket < requestBuckets.length) {
-      requests.bucketCounts[bucket] = (requests.bucketCounts[bucket] ?? 0) + 1;
-    }
+    if (requests.durations.count === 0) this.durationSeries.push(requests);
+    requests.durations.observe(requestBuckets, seconds);
   }
 
   clear(): void {
@@ -134,51 +136,51 @@ class RequestTotals {
   }
 }
 
-/** One sample in the form that prom-client's `Histogram.get()` returns. */
-interface HistogramSample {
-  labels: Record<string, string | number>;
-  value: number;
-  metricName: string;
-}
-
-/**
- * `relight_request_duration_seconds`, built from `RequestTotals` at scrape
- * time. prom-client's Histogram has no way to set bucket counts, so this is
- * a metric of its own. prom-client 15.1.3's Registry reads `name`, `help`,
- * `type`, `aggregator`, `get()` and `reset()` from a registered metric, and
- * renders a metric without `getForPromString()` from `get()`. `get()` returns
- * the samples that `Histogram.get()` returns for the same observations.
- */
-class RequestDurationHistogram {
-  readonly name = "relight_request_duration_seconds";
-  readonly help = "Time from receiving a request to the end of its response body or WebSocket, " +
-    "including any wake.";
-  readonly type = "histogram";
-  readonly aggregator = "sum";
+/** `relight_requests_total`, rendered from `RequestTotals`. */
+class RequestCounter implements Metric {
+  readonly name = "relight_requests_total";
+  readonly help = "Proxied requests by app and response status class.";
+  readonly type = "counter";
   readonly #totals: RequestTotals;
 
   constructor(totals: RequestTotals) {
     this.#totals = totals;
   }
 
-  get() {
-    const bucketName = `${this.name}_bucket`;
-    const values: HistogramSample[] = [];
+  writeSamples(lines: string[]): void {
+    for (const { requests, classIndex, labelText } of this.#totals.countSeries) {
+      lines.push(sampleLine(this.name, labelText, requests.statusCounts[classIndex] ?? 0));
+    }
+  }
+
+  /** Clears the request totals, which `relight_request_duration_seconds` also reads. */
+  reset(): void {
+    this.#totals.clear();
+  }
+}
+
+/** `relight_request_duration_seconds`, rendered from `RequestTotals`. */
+class RequestDurationHistogram implements Metric {
+  readonly name = "relight_request_duration_seconds";
+  readonly help = "Time from receiving a request to the end of its response body or WebSocket, " +
+    "including any wake.";
+  readonly type = "histogram";
+  readonly #totals: RequestTotals;
+
+  constructor(totals: RequestTotals) {
+    this.#totals = totals;
+  }
+
+  writeSamples(lines: string[]): void {
     for (const requests of this.#totals.durationSeries) {
-      const app = requests.app;
-      let cumulative = 0;
-      requestBuckets.forEach((le, index) => {
-        cumulative += requests.bucketCounts[index] ?? 0;
-        values.push({ labels: { le, app }, value: cumulative, metricName: bucketName });
-      });
-      values.push(
-        { labels: { le: "+Inf", app }, value: requests.durationCount, metricName: bucketName },
-        { labels: { app }, value: requests.durationSum, metricName: `${this.name}_sum` },
-        { labels: { app }, value: requests.durationCount, metricName: `${this.name}_count` },
+      writeHistogramSeries(
+        lines,
+        this.name,
+        requestBuckets,
+        requests.durations,
+        requests.labelText,
       );
     }
-    const { name, help, type, aggregator } = this;
-    return Promise.resolve({ name, help, type, values, aggregator });
   }
 
   /** Clears the request totals, which `relight_requests_total` also reads. */
@@ -188,7 +190,7 @@ class RequestDurationHistogram {
 }
 
 export class RelightMetrics implements Observer {
-  /** The registry of this instance; the global prom-client registry is never used. */
+  /** The registry of this instance. Each instance has its own. */
   readonly registry = new Registry();
 
   readonly #status: () => StatusReport;
@@ -211,112 +213,112 @@ export class RelightMetrics implements Observer {
   /** `status` is called once per scrape for the gauges. */
   constructor(status: () => StatusReport, options: MetricsOptions = {}) {
     this.#status = status;
-    const registers = [this.registry];
+    const register = <M extends Metric>(metric: M) => this.registry.registerMetric(metric);
 
-    const requestTotals = this.#requestTotals;
-    new Counter({
-      name: "relight_requests_total",
-      help: "Proxied requests by app and response status class.",
-      labelNames: ["app", "status_class"],
-      registers,
-      // Called at each scrape before the counter's values are read.
-      collect() {
-        this.reset();
-        for (const { requests, classIndex, labels } of requestTotals.countSeries) {
-          this.inc(labels, requests.statusCounts[classIndex]);
-        }
-      },
-    });
-    // The cast is needed because prom-client's Metric type lists only its own classes.
-    this.registry.registerMetric(new RequestDurationHistogram(requestTotals) as unknown as Metric);
-    this.#wakes = new Counter({
-      name: "relight_wakes_total",
-      help: "VM wakes by app and result.",
-      labelNames: ["app", "result"],
-      registers,
-    });
-    this.#wakeDuration = new Histogram({
-      name: "relight_wake_duration_seconds",
-      help: "Time from the first waiting request to the VM being ready or the wake failing.",
-      labelNames: ["app", "result"],
-      buckets: wakeBuckets,
-      registers,
-    });
-    this.#pauses = new Counter({
-      name: "relight_pauses_total",
-      help: "VM pauses by app and result.",
-      labelNames: ["app", "result"],
-      registers,
-    });
-    this.#slicerCalls = new Counter({
-      name: "relight_slicer_requests_total",
-      help: "Calls to slicerd by endpoint and HTTP status; status 0 means no response.",
-      labelNames: ["endpoint", "status"],
-      registers,
-    });
-    this.#slicerDuration = new Histogram({
-      name: "relight_slicer_request_duration_seconds",
-      help: "Duration of calls to slicerd by endpoint.",
-      labelNames: ["endpoint"],
-      buckets: slicerBuckets,
-      registers,
-    });
-    this.#indexRefreshes = new Counter({
-      name: "relight_index_refreshes_total",
-      help: "Refreshes of the VM index from slicerd by result.",
-      labelNames: ["result"],
-      registers,
-    });
-    this.#reloads = new Counter({
-      name: "relight_config_reloads_total",
-      help: "Configuration reloads by result.",
-      labelNames: ["result"],
-      registers,
-    });
-    this.#certificateOrders = new Counter({
-      name: "relight_certificate_orders_total",
-      help: "ACME certificate orders, new or renewal, by result.",
-      labelNames: ["result"],
-      registers,
-    });
-    this.#certificateOrderDuration = new Histogram({
-      name: "relight_certificate_order_duration_seconds",
-      help: "Duration of ACME certificate orders by result.",
-      labelNames: ["result"],
-      buckets: certificateBuckets,
-      registers,
-    });
-    this.#vms = new Gauge({
-      name: "relight_vms",
-      help: "Known VMs by state.",
-      labelNames: ["state"],
-      registers,
-    });
-    this.#inFlight = new Gauge({
-      name: "relight_in_flight_requests",
-      help: "Requests being proxied, by app.",
-      labelNames: ["app"],
-      registers,
-    });
-    this.#webSockets = new Gauge({
-      name: "relight_open_websockets",
-      help: "Open proxied WebSockets, by app.",
-      labelNames: ["app"],
-      registers,
-    });
-    this.#slicerReachable = new Gauge({
-      name: "relight_slicer_reachable",
-      help: "1 when the last call to slicerd got a response, else 0.",
-      registers,
-    });
-    this.#indexAge = new Gauge({
-      name: "relight_index_age_seconds",
-      help: "Age of the VM index; NaN before the first refresh.",
-      registers,
-    });
+    register(new RequestCounter(this.#requestTotals));
+    register(new RequestDurationHistogram(this.#requestTotals));
+    this.#wakes = register(
+      new Counter({
+        name: "relight_wakes_total",
+        help: "VM wakes by app and result.",
+        labelNames: ["app", "result"],
+      }),
+    );
+    this.#wakeDuration = register(
+      new Histogram({
+        name: "relight_wake_duration_seconds",
+        help: "Time from the first waiting request to the VM being ready or the wake failing.",
+        labelNames: ["app", "result"],
+        buckets: wakeBuckets,
+      }),
+    );
+    this.#pauses = register(
+      new Counter({
+        name: "relight_pauses_total",
+        help: "VM pauses by app and result.",
+        labelNames: ["app", "result"],
+      }),
+    );
+    this.#slicerCalls = register(
+      new Counter({
+        name: "relight_slicer_requests_total",
+        help: "Calls to slicerd by endpoint and HTTP status; status 0 means no response.",
+        labelNames: ["endpoint", "status"],
+      }),
+    );
+    this.#slicerDuration = register(
+      new Histogram({
+        name: "relight_slicer_request_duration_seconds",
+        help: "Duration of calls to slicerd by endpoint.",
+        labelNames: ["endpoint"],
+        buckets: slicerBuckets,
+      }),
+    );
+    this.#indexRefreshes = register(
+      new Counter({
+        name: "relight_index_refreshes_total",
+        help: "Refreshes of the VM index from slicerd by result.",
+        labelNames: ["result"],
+      }),
+    );
+    this.#reloads = register(
+      new Counter({
+        name: "relight_config_reloads_total",
+        help: "Configuration reloads by result.",
+        labelNames: ["result"],
+      }),
+    );
+    this.#certificateOrders = register(
+      new Counter({
+        name: "relight_certificate_orders_total",
+        help: "ACME certificate orders, new or renewal, by result.",
+        labelNames: ["result"],
+      }),
+    );
+    this.#certificateOrderDuration = register(
+      new Histogram({
+        name: "relight_certificate_order_duration_seconds",
+        help: "Duration of ACME certificate orders by result.",
+        labelNames: ["result"],
+        buckets: certificateBuckets,
+      }),
+    );
+    this.#vms = register(
+      new Gauge({
+        name: "relight_vms",
+        help: "Known VMs by state.",
+        labelNames: ["state"],
+      }),
+    );
+    this.#inFlight = register(
+      new Gauge({
+        name: "relight_in_flight_requests",
+        help: "Requests being proxied, by app.",
+        labelNames: ["app"],
+      }),
+    );
+    this.#webSockets = register(
+      new Gauge({
+        name: "relight_open_websockets",
+        help: "Open proxied WebSockets, by app.",
+        labelNames: ["app"],
+      }),
+    );
+    this.#slicerReachable = register(
+      new Gauge({
+        name: "relight_slicer_reachable",
+        help: "1 when the last call to slicerd got a response, else 0.",
+      }),
+    );
+    this.#indexAge = register(
+      new Gauge({
+        name: "relight_index_age_seconds",
+        help: "Age of the VM index; NaN before the first refresh.",
+      }),
+    );
 
     if (options.processMetrics ?? true) {
-      collectProcessMetrics(this.registry, "relight_");
+      registerProcessMetrics(this.registry, "relight_");
     }
   }
 

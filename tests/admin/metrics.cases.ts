@@ -1,5 +1,6 @@
 /** Prometheus metrics: values after known events and gauges from the status report. */
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { Counter, Histogram, Registry } from "prom-client";
 import { RelightMetrics, statusClass } from "../../src/admin/metrics.ts";
 import type { CaseGroup } from "../support/cases.ts";
@@ -51,6 +52,33 @@ function requestMetricLines(text: string): string[] {
     line.startsWith("relight_request") || line.startsWith("# TYPE relight_request")
   );
 }
+
+/** Returns whether `read` succeeds, as procfs reads do only where the runtime allows them. */
+function canRead(read: () => unknown): boolean {
+  try {
+    read();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Process metrics by name without the `relight_` prefix, with their TYPE. */
+const processMetricTypes: [string, "counter" | "gauge"][] = [
+  ["process_cpu_user_seconds_total", "counter"],
+  ["process_cpu_system_seconds_total", "counter"],
+  ["process_cpu_seconds_total", "counter"],
+  ["process_start_time_seconds", "gauge"],
+  ["process_resident_memory_bytes", "gauge"],
+  ["process_virtual_memory_bytes", "gauge"],
+  ["process_heap_bytes", "gauge"],
+  ["process_open_fds", "gauge"],
+  ["process_max_fds", "gauge"],
+  ["nodejs_eventloop_lag_seconds", "gauge"],
+  ["nodejs_heap_size_total_bytes", "gauge"],
+  ["nodejs_heap_size_used_bytes", "gauge"],
+  ["nodejs_external_memory_bytes", "gauge"],
+];
 
 /** Renders `events` with prom-client's own Counter and Histogram, for comparison. */
 async function renderWithPromClient(events: RequestEvent[]): Promise<string> {
@@ -407,6 +435,89 @@ export const metricsCases: CaseGroup = {
         for (const name of ["relight_process_virtual_memory_bytes", "relight_process_open_fds"]) {
           const value = sampleValue(text, name);
           assert.ok(value === undefined || value > 0, `${name} is ${value}`);
+        }
+      },
+    },
+    {
+      name: "process metrics plausible values",
+      async run() {
+        const metrics = new RelightMetrics(() => new RecordingRouter().status());
+        const text = await metrics.render();
+        const value = (name: string) => sampleValue(text, `relight_${name}`);
+        const nowSeconds = Date.now() / 1000;
+        const statusReadable = canRead(() => readFileSync("/proc/self/status", "utf8"));
+        const fdReadable = canRead(() => readdirSync("/proc/self/fd"));
+        const limitsReadable = canRead(() => readFileSync("/proc/self/limits", "utf8"));
+
+        const expectedAbsent = new Set<string>();
+        if (!statusReadable) {
+          expectedAbsent.add("process_virtual_memory_bytes").add("process_heap_bytes");
+        }
+        if (!fdReadable) expectedAbsent.add("process_open_fds");
+        if (!limitsReadable) expectedAbsent.add("process_max_fds");
+        for (const [name, type] of processMetricTypes) {
+          const typeLine = `# TYPE relight_${name} ${type}`;
+          if (expectedAbsent.has(name)) {
+            assert.equal(value(name), undefined, `${name} is left out`);
+            assert.ok(!text.includes(typeLine), `${name} is left out`);
+          } else {
+            assert.ok(text.includes(`\n${typeLine}\n`), typeLine);
+            assert.ok(Number.isFinite(value(name)), `${name} is ${value(name)}`);
+          }
+        }
+
+        const user = value("process_cpu_user_seconds_total") ?? Number.NaN;
+        const system = value("process_cpu_system_seconds_total") ?? Number.NaN;
+        const cpu = value("process_cpu_seconds_total") ?? Number.NaN;
+        assert.ok(user >= 0, `user CPU ${user}`);
+        assert.ok(system >= 0, `system CPU ${system}`);
+        assert.ok(cpu > 0, `CPU ${cpu}`);
+        assert.ok(
+          Math.abs(cpu - (user + system)) < 1e-9,
+          `CPU ${cpu}, user ${user}, system ${system}`,
+        );
+
+        // The start time is rounded to whole seconds.
+        const start = value("process_start_time_seconds") ?? Number.NaN;
+        assert.ok(start <= nowSeconds + 1, `start ${start}, now ${nowSeconds}`);
+        assert.ok(start > nowSeconds - 86_400, `start ${start}, now ${nowSeconds}`);
+
+        const resident = value("process_resident_memory_bytes") ?? Number.NaN;
+        assert.ok(resident > 1024 * 1024, `resident ${resident}`);
+        if (statusReadable) {
+          const virtual = value("process_virtual_memory_bytes") ?? Number.NaN;
+          assert.ok(virtual >= resident, `virtual ${virtual}, resident ${resident}`);
+          assert.ok((value("process_heap_bytes") ?? 0) > 0);
+        }
+        if (fdReadable) {
+          const open = value("process_open_fds") ?? Number.NaN;
+          assert.ok(open > 0, `open fds ${open}`);
+          if (limitsReadable) {
+            const max = value("process_max_fds") ?? Number.NaN;
+            assert.ok(max >= open, `max fds ${max}, open fds ${open}`);
+          }
+        }
+
+        const lag = value("nodejs_eventloop_lag_seconds") ?? Number.NaN;
+        assert.ok(lag >= 0, `event loop lag ${lag}`);
+        assert.ok(lag < 10, `event loop lag ${lag}`);
+        const heapTotal = value("nodejs_heap_size_total_bytes") ?? Number.NaN;
+        const heapUsed = value("nodejs_heap_size_used_bytes") ?? Number.NaN;
+        assert.ok(heapUsed > 0, `heap used ${heapUsed}`);
+        assert.ok(heapUsed <= heapTotal, `heap used ${heapUsed}, total ${heapTotal}`);
+        assert.ok((value("nodejs_external_memory_bytes") ?? Number.NaN) >= 0);
+
+        // prom-client's other default metrics are not included.
+        for (
+          const name of [
+            "nodejs_eventloop_lag_p99_seconds",
+            "nodejs_heap_space_size_used_bytes",
+            "nodejs_active_handles_total",
+            "nodejs_gc_duration_seconds",
+            "nodejs_version_info",
+          ]
+        ) {
+          assert.ok(!text.includes(`relight_${name}`), name);
         }
       },
     },
