@@ -168,6 +168,7 @@ class Exchange implements ExchangeHooks, Watched, FinishedExchange {
   readonly #started = performance.now();
   /** Start of the current upstream attempt, for the stall watch. */
   startedAt = 0;
+  watchIndex = -1;
   /** Metric label: the VM's hostname, or the site pattern when no VM was found. */
   app: string | undefined;
   claim: Claim | undefined;

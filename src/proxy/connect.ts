@@ -23,6 +23,7 @@ export interface ConnectWatch {
 
 class PendingConnect implements ConnectWatch, Watched {
   readonly startedAt = performance.now();
+  watchIndex = -1;
   readonly #upstream: Upstream;
   readonly #request: UpstreamRequest;
   readonly #sweep: OverdueSweep<PendingConnect>;

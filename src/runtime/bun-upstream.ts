@@ -183,6 +183,7 @@ class Exchange implements Watched {
   #watchingClient = false;
   /** `performance.now()` when the request was sent, for the slow-exchange sweep. */
   startedAt = 0;
+  watchIndex = -1;
   #state = readingHead;
   #head: Buffer | undefined;
   /** True once any byte of the response arrived. */

@@ -39,6 +39,7 @@ import { slicerCases } from "../router/slicer.cases.ts";
 import { trafficCases } from "../router/traffic.cases.ts";
 import { wakeCases } from "../router/wake.cases.ts";
 import { http1Cases } from "../runtime/http1.cases.ts";
+import { overdueCases } from "../runtime/overdue.cases.ts";
 
 const groups = [
   routingCases,
@@ -72,6 +73,7 @@ const groups = [
   serverCases,
   serviceCases,
   http1Cases,
+  overdueCases,
 ];
 
 for (const group of groups) registerDenoCases(group);
