@@ -26,22 +26,45 @@ export interface ResponseHead {
   fields: [string, string][];
 }
 
-const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values may hold visible characters, spaces, tabs and obs-text; CR,
 // LF and NUL were split off or are rejected here.
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const invalidValue = /[\0-\x08\x0a-\x1f\x7f]/;
 
+const zero = 48;
+const nine = 57;
+const space = 32;
+const tab = 9;
+
+function isDigit(code: number): boolean {
+  return code >= zero && code <= nine;
+}
+
+function isWhitespace(code: number): boolean {
+  return code === space || code === tab;
+}
+
 /**
  * Parses a response head: `text` is the bytes before the blank line, decoded
  * as Latin-1 so that obs-text survives. Throws `ResponseParseError`.
+ *
+ * The status line and value whitespace are read by character codes, because
+ * a regular expression match and a `trim()` copy each make a short-lived
+ * object on every proxied response.
  */
 export function parseResponseHead(text: string): ResponseHead {
   let lineEnd = text.indexOf("\r\n");
   if (lineEnd === -1) lineEnd = text.length;
-  const match = statusLine.exec(text.slice(0, lineEnd));
-  if (match === null) {
+  // RFC 9112 section 4: HTTP/1.x, a space, three digits, then an optional
+  // space and reason phrase.
+  const minor = text.charCodeAt(7);
+  const valid = lineEnd >= 12 && text.startsWith("HTTP/1.") &&
+    (minor === zero || minor === zero + 1) &&
+    text.charCodeAt(8) === space && isDigit(text.charCodeAt(9)) && isDigit(text.charCodeAt(10)) &&
+    isDigit(text.charCodeAt(11)) && (lineEnd === 12 || text.charCodeAt(12) === space);
+  const statusText = lineEnd > 13 ? text.slice(13, lineEnd) : "";
+  if (!valid || statusText.includes("\n") || statusText.includes("\r")) {
     throw new ResponseParseError(`invalid status line ${JSON.stringify(text.slice(0, 80))}`);
   }
 
@@ -60,7 +83,12 @@ export function parseResponseHead(text: string): ResponseHead {
     if (!tokenPattern.test(name)) {
       throw new ResponseParseError(`invalid header name ${JSON.stringify(name.slice(0, 80))}`);
     }
-    const value = text.slice(colon + 1, end).trim();
+    // Optional whitespace around the value is spaces and tabs (RFC 9110 section 5.6.3).
+    let valueStart = colon + 1;
+    while (valueStart < end && isWhitespace(text.charCodeAt(valueStart))) valueStart++;
+    let valueEnd = end;
+    while (valueEnd > valueStart && isWhitespace(text.charCodeAt(valueEnd - 1))) valueEnd--;
+    const value = text.slice(valueStart, valueEnd);
     if (invalidValue.test(value)) {
       throw new ResponseParseError(`invalid value in header ${name}`);
     }
@@ -69,17 +97,13 @@ export function parseResponseHead(text: string): ResponseHead {
   }
 
   // RFC 9110 section 15: status codes run from 100 to 599.
-  const status = Number(match[2]);
+  const status = (text.charCodeAt(9) - zero) * 100 + (text.charCodeAt(10) - zero) * 10 +
+    text.charCodeAt(11) - zero;
   if (status < 100 || status > 599) {
-    throw new ResponseParseError(`invalid status code ${match[2]}`);
+    throw new ResponseParseError(`invalid status code ${text.slice(9, 12)}`);
   }
 
-  return {
-    status,
-    statusText: match[3] ?? "",
-    minorVersion: Number(match[1]),
-    fields,
-  };
+  return { status, statusText, minorVersion: minor - zero, fields };
 }
 
 /** The delimitation of a response body (RFC 9112 section 6.3). */
