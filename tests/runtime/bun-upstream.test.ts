@@ -865,6 +865,32 @@ describe("bun upstream client", () => {
     assert.equal(server.connections[0]!.received, "GET / HTTP/1.1\r\nhost: app.example\r\n\r\n");
   });
 
+  test("long head sent whole", async () => {
+    const server = startRawServer({ data: respondToEach(okResponse) });
+    const client = startClient();
+    // Three 20 KiB values outgrow the client's 16 KiB head buffer.
+    const values = ["a", "b", "c"].map((letter) => letter.repeat(20 * 1024));
+    const first = await client.send(
+      upstreamRequest(server.port, {
+        headers: [
+          ["host", "app.example"],
+          ...values.map((value, i): [string, string] => [`x-${i}`, value]),
+        ],
+      }),
+    );
+    await first.text();
+    const second = await client.send(
+      upstreamRequest(server.port, { headers: [["host", "app.example"], ["x-name", "caf\u00e9"]] }),
+    );
+    await second.text();
+
+    const expectedFirst = "GET / HTTP/1.1\r\nhost: app.example\r\n" +
+      values.map((value, i) => `x-${i}: ${value}\r\n`).join("") + "\r\n";
+    const expectedSecond = "GET / HTTP/1.1\r\nhost: app.example\r\nx-name: caf\u00e9\r\n\r\n";
+    assert.equal(server.connections.length, 1);
+    assert.equal(server.connections[0]!.received, expectedFirst + expectedSecond);
+  });
+
   test("idle connection closed after 4 s", async () => {
     const server = startRawServer({ data: respondToEach(okResponse) });
     const client = startClient();
