@@ -261,6 +261,14 @@ const parseCases: CaseGroup["cases"] = [
       assert.equal(parsedValue.charCodeAt(parsedValue.length - 1), 0xff);
     },
   },
+  {
+    name: "no-break space at value ends kept",
+    run() {
+      // Only spaces and tabs are optional whitespace. 0xA0 is obs-text.
+      const parsed = parseResponseHead("HTTP/1.1 200 OK\r\nX-A: \u00a0a\u00a0 \t");
+      assert.deepEqual(parsed.fields, [["x-a", "\u00a0a\u00a0"]]);
+    },
+  },
 ];
 
 const framingCases: CaseGroup["cases"] = [
