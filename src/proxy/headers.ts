@@ -79,6 +79,59 @@ function connectionOptions(connection: string | null): Set<string> | undefined {
 }
 
 /**
+ * The state of one pass over a request's headers. One instance serves every
+ * request, passed to `Headers.forEach` as `this`, because a callback closing
+ * over its own variables cost about 110 bytes per request. The pass is
+ * synchronous, so two requests never share it at once.
+ */
+class RequestFieldPass {
+  dropped: ReadonlySet<string> = hopByHopDropped;
+  options: Set<string> | undefined;
+  trusted = false;
+  fields: [string, string][] = [];
+  chain: string | undefined;
+  via: string | undefined;
+  host = "";
+  hasProto = false;
+  hasHost = false;
+
+  reset(dropped: ReadonlySet<string>, options: Set<string> | undefined, trusted: boolean): void {
+    this.dropped = dropped;
+    this.options = options;
+    this.trusted = trusted;
+    this.fields = [];
+    this.chain = undefined;
+    this.via = undefined;
+    this.host = "";
+    this.hasProto = false;
+    this.hasHost = false;
+  }
+}
+
+const requestFieldPass = new RequestFieldPass();
+/** The shared pass's fields between passes, so it keeps no request's fields alive. */
+const noFields: [string, string][] = [];
+
+function collectRequestField(this: RequestFieldPass, value: string, name: string): void {
+  if (this.dropped.has(name) || this.options?.has(name)) return;
+  if (name.startsWith("x-forwarded-") || forwardingClaims.includes(name)) {
+    if (!this.trusted) return;
+    if (name === "x-forwarded-for") {
+      this.chain = value;
+      return;
+    }
+    if (name === "x-forwarded-proto") this.hasProto = true;
+    if (name === "x-forwarded-host") this.hasHost = true;
+  } else if (name === "via") {
+    this.via = value;
+    return;
+  } else if (name === "host") {
+    this.host = value;
+  }
+  this.fields.push([name, value]);
+}
+
+/**
  * Returns the headers to send upstream for a client request, built in one
  * pass over the client's headers. `X-Forwarded-For`, `-Proto` and `-Host`
  * are set. From a trusted peer the incoming values are kept and the peer is
@@ -89,38 +142,19 @@ export function upstreamRequestHeaders(
   incoming: Headers,
   context: ForwardingContext,
 ): [string, string][] {
-  const dropped = context.webSocket ? webSocketDropped : hopByHopDropped;
-  const options = connectionOptions(incoming.get("connection"));
-  const trusted = context.peer !== "" && context.trustedProxies.contains(context.peer);
+  const pass = requestFieldPass;
+  pass.reset(
+    context.webSocket ? webSocketDropped : hopByHopDropped,
+    connectionOptions(incoming.get("connection")),
+    context.peer !== "" && context.trustedProxies.contains(context.peer),
+  );
+  incoming.forEach(collectRequestField, pass);
 
-  const fields: [string, string][] = [];
-  let chain: string | undefined;
-  let via: string | undefined;
-  let host = "";
-  let hasProto = false;
-  let hasHost = false;
-  incoming.forEach((value, name) => {
-    if (dropped.has(name) || options?.has(name)) return;
-    if (name.startsWith("x-forwarded-") || forwardingClaims.includes(name)) {
-      if (!trusted) return;
-      if (name === "x-forwarded-for") {
-        chain = value;
-        return;
-      }
-      if (name === "x-forwarded-proto") hasProto = true;
-      if (name === "x-forwarded-host") hasHost = true;
-    } else if (name === "via") {
-      via = value;
-      return;
-    } else if (name === "host") {
-      host = value;
-    }
-    fields.push([name, value]);
-  });
-
+  const { fields, chain, via, host } = pass;
+  pass.fields = noFields;
   fields.push(["x-forwarded-for", chain ? `${chain}, ${context.peer}` : context.peer]);
-  if (!hasProto) fields.push(["x-forwarded-proto", context.proto]);
-  if (!hasHost && host !== "") fields.push(["x-forwarded-host", host]);
+  if (!pass.hasProto) fields.push(["x-forwarded-proto", context.proto]);
+  if (!pass.hasHost && host !== "") fields.push(["x-forwarded-host", host]);
   fields.push(["via", via ? `${via}, ${viaEntry}` : viaEntry]);
   return fields;
 }

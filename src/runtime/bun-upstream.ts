@@ -522,7 +522,9 @@ class Exchange implements Watched {
     if (body.kind === "chunked") {
       let used: number;
       try {
-        used = this.#decoder!.push(data, this.#emit);
+        // The decoder needs a function, made only for chunked bodies.
+        this.#emitDecoded ??= (decoded) => this.#emit(decoded);
+        used = this.#decoder!.push(data, this.#emitDecoded);
       } catch (error) {
         this.#fail(error);
         return;
@@ -541,7 +543,9 @@ class Exchange implements Watched {
     if (this.#remaining === 0) this.#endBody(take === data.length);
   }
 
-  readonly #emit = (data: Uint8Array): void => {
+  #emitDecoded: ((data: Uint8Array) => void) | undefined;
+
+  #emit(data: Uint8Array): void {
     if (this.#state !== readingBody || data.length === 0) return;
     const buffer = this.#buffer;
     if (buffer !== undefined) {
@@ -551,7 +555,7 @@ class Exchange implements Watched {
     }
     this.#bytes += data.length;
     if (!this.#body!.write(data)) this.#kept = true;
-  };
+  }
 
   /** Ends a body read to its last byte; `clean` is false when extra bytes followed it. */
   #endBody(clean = true): void {
