@@ -43,7 +43,7 @@ export interface RelightOptions {
    * reload. Default: logging is left as it is, which drops every record.
    */
   logging?: LoggingOptions;
-  /** Adds prom-client's process metrics to `GET /metrics`. Default true. */
+  /** Adds the process metrics (CPU, memory, open files, event loop lag) to `GET /metrics`. Default true. */
   processMetrics?: boolean;
   /**
    * Minimum time between index refreshes caused by unknown hosts, in ms.

@@ -4,8 +4,8 @@
  * text is the same as prom-client 15.1.3's, including its order of series
  * (order of first use), label order (that of the first labels object), "Nan"
  * for NaN and the blank line between metrics. Relight does not use
- * prom-client itself because importing it adds about 12 MiB of resident
- * memory to a compiled binary.
+ * prom-client itself, because with it a compiled Relight peaked about 7 MiB
+ * higher in resident memory at start and sat 1 to 3 MiB higher when idle.
  */
 
 /** Content type of the text that `Registry.metrics()` returns. */
