@@ -240,6 +240,18 @@ const parseCases: CaseGroup["cases"] = [
     },
   },
   {
+    name: "VT or FF at value ends rejected",
+    run() {
+      // Only spaces and tabs are trimmed, so these reach the control check.
+      for (const value of ["\x0bv", "v\x0c", "\x0cv\x0b"]) {
+        assertParseError(
+          () => parseResponseHead(`HTTP/1.1 200 OK\r\nX-A: ${value}`),
+          /invalid value in header X-A/,
+        );
+      }
+    },
+  },
+  {
     name: "tab inside value accepted",
     run() {
       const parsed = parseResponseHead("HTTP/1.1 200 OK\r\nX-A: a\tb");
