@@ -84,6 +84,16 @@ function plainAddress(ip: string): string {
   return slash === -1 ? ip : ip.slice(0, slash);
 }
 
+function parseJson(endpoint: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // The parser's message lets the logs show HTML apart from truncated JSON.
+    const reason = error instanceof SyntaxError ? ` (${error.message})` : "";
+    throw new SlicerProtocolError(endpoint, `body is not JSON${reason}`);
+  }
+}
+
 export class SlicerClient {
   readonly #config: SlicerConfig;
   readonly #fetch: typeof fetch;
@@ -91,6 +101,8 @@ export class SlicerClient {
   readonly #observer: Observer;
   readonly #onCall: ((report: SlicerCallReport) => void) | undefined;
   readonly #maxNodesResponseBytes: number;
+  /** The last `GET /nodes` body and the nodes parsed from it. */
+  #lastListing: { text: string; nodes: SlicerNode[] } | undefined;
 
   constructor(config: SlicerConfig, options: SlicerClientOptions = {}) {
     this.#config = config;
@@ -107,11 +119,18 @@ export class SlicerClient {
     this.#maxNodesResponseBytes = options.maxNodesResponseBytes ?? maxNodesResponseBytes;
   }
 
-  /** Lists every VM on the host, in every host group. */
+  /**
+   * Lists every VM on the host, in every host group. While slicerd sends the
+   * same body, it returns the same array without parsing it again, so callers
+   * can tell that nothing changed. Callers must not modify the array.
+   */
   async listNodes(): Promise<SlicerNode[]> {
     const endpoint = "GET /nodes";
     const response = await this.#call(endpoint, "GET", "/nodes");
-    const body = await this.#readJson(endpoint, response, this.#maxNodesResponseBytes);
+    const text = await this.#readText(endpoint, response, this.#maxNodesResponseBytes);
+    // Parsing and checking 10,000 nodes took about 15 ms (measured, Bun 1.4.5).
+    if (this.#lastListing?.text === text) return this.#lastListing.nodes;
+    const body = parseJson(endpoint, text);
 
     const parsed = v.safeParse(nodeListSchema, body);
     if (!parsed.success) {
@@ -121,7 +140,7 @@ export class SlicerClient {
       throw new SlicerProtocolError(endpoint, `${issue?.message ?? "invalid"}${where}`);
     }
 
-    return parsed.output.map((node) => ({
+    const nodes = parsed.output.map((node) => ({
       hostname: node.hostname,
       hostGroup: node.hostgroup,
       ip: plainAddress(node.ip),
@@ -129,6 +148,8 @@ export class SlicerClient {
       status: parseStatus(node.status),
       rawStatus: node.status,
     }));
+    this.#lastListing = { text, nodes };
+    return nodes;
   }
 
   /** Starts resuming a paused VM; the guest may still be waking when this returns. */
@@ -188,7 +209,7 @@ export class SlicerClient {
     return response;
   }
 
-  async #readJson(endpoint: string, response: Response, maxBytes: number): Promise<unknown> {
+  async #readText(endpoint: string, response: Response, maxBytes: number): Promise<string> {
     const declared = response.headers.get("content-length");
     if (declared !== null && Number(declared) > maxBytes) {
       await response.body?.cancel();
@@ -205,14 +226,7 @@ export class SlicerClient {
       });
     }
     if (text === undefined) throw tooLarge(endpoint, maxBytes);
-
-    try {
-      return JSON.parse(text);
-    } catch (error) {
-      // The parser's message lets the logs show HTML apart from truncated JSON.
-      const reason = error instanceof SyntaxError ? ` (${error.message})` : "";
-      throw new SlicerProtocolError(endpoint, `body is not JSON${reason}`);
-    }
+    return text;
   }
 
   #report(endpoint: string, status: number, started: number): void {

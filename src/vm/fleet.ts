@@ -47,6 +47,8 @@ export class Fleet {
   #generation = 0;
   /** Entries of the last `GET /nodes`, by hostname. */
   #nodes = new Map<string, SlicerNode>();
+  /** The listing that the index was built from, which the slicerd client returns again while unchanged. */
+  #appliedNodes: SlicerNode[] | undefined;
   #sites: readonly SiteConfig[];
   #slicer: SlicerClient;
   readonly #clock: Clock;
@@ -145,12 +147,12 @@ export class Fleet {
     return this.#vms.get(hostname);
   }
 
-  /** Finds the VM for a matched site: the first candidate tag found in its host group. */
   /** Changes whenever the index or the set of VMs may have changed, so lookups can be cached. */
   get generation(): number {
     return this.#generation;
   }
 
+  /** Finds the VM for a matched site: the first candidate tag found in its host group. */
   find(route: SiteRoute): Vm | undefined {
     for (const tag of route.tags) {
       const hostname = this.#index.lookup(route.site.hostGroup, tag);
@@ -253,6 +255,18 @@ export class Fleet {
   }
 
   #apply(nodes: SlicerNode[], epoch: number): void {
+    if (nodes === this.#appliedNodes) {
+      // The index and the set of VMs stay as they are, and each VM only
+      // compares its state with the one slicerd reports.
+      for (const node of nodes) {
+        const vm = this.#vms.get(node.hostname);
+        if (vm === undefined) continue;
+        vm.settings = this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
+        vm.applyState(node, epoch);
+      }
+      return;
+    }
+
     const seen = new Map<string, SlicerNode>();
     for (const node of nodes) {
       seen.set(node.hostname, node);
@@ -278,6 +292,7 @@ export class Fleet {
     }
     this.#index = index;
     this.#nodes = seen;
+    this.#appliedNodes = nodes;
     this.#generation++;
   }
 

@@ -260,7 +260,14 @@ export class Vm {
     }
     this.hostGroup = node.hostGroup;
     this.#setTags(node.tags);
+    this.applyState(node, refreshEpoch);
+  }
 
+  /**
+   * Takes the state that slicerd reported in `node`, unless a wake or pause
+   * of Relight's own is under way or newer than the refresh.
+   */
+  applyState(node: SlicerNode, refreshEpoch: number): void {
     const reported = stateFor(node.status);
     if (reported === this.#state) return;
     if (this.#wake !== undefined || this.#pause !== undefined) return;

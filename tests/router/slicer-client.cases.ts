@@ -181,6 +181,51 @@ export const slicerClientCases: CaseGroup = {
       },
     },
     {
+      name: "unchanged listing returned as is",
+      async run() {
+        const slicer = client();
+        respond = nodes([goodNode]);
+        const first = await slicer.listNodes();
+        const again = await slicer.listNodes();
+        respond = nodes([{ ...goodNode, status: "Paused" }]);
+        const changed = await slicer.listNodes();
+
+        assert.equal(again, first, "same body, same array");
+        assert.notEqual(changed, first, "new body, new array");
+        assert.equal(changed[0]?.status, "paused");
+        assert.equal(first[0]?.status, "running");
+      },
+    },
+    {
+      name: "unchanged listing keeps the index",
+      async run() {
+        const fleet = new Fleet({
+          slicer: client(),
+          clock: new TestClock(),
+          observer: noopObserver,
+          sites: [implicitSite()],
+          watchIntervalMs: 30_000,
+          refreshIntervalMs: 5000,
+        });
+        respond = nodes([goodNode]);
+        await fleet.refresh();
+        const generation = fleet.generation;
+        const vm = fleet.get("apps-1")!;
+        vm.markSuspect();
+        assert.equal(vm.state, "unknown");
+
+        await fleet.refresh();
+        assert.equal(fleet.generation, generation, "unchanged listing");
+        // The VM still takes the state that slicerd reports.
+        assert.equal(vm.state, "running");
+
+        respond = nodes([{ ...goodNode, tags: ["otherapp"] }]);
+        await fleet.refresh();
+        assert.notEqual(fleet.generation, generation, "changed listing");
+        assert.deepEqual(fleet.get("apps-1")?.tags, ["otherapp"]);
+      },
+    },
+    {
       name: "every refresh failure is logged",
       async run() {
         const lines: string[] = [];
