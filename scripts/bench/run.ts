@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     start: loadAtStart,
     end: loadavg(),
   });
-  // The analysis of missed targets is written by hand and kept across runs.
+  // The profiling notes are written by hand and kept across runs.
   const analysis = readFileSync(new URL("./analysis.md", import.meta.url), "utf8");
   writeFileSync(
     options.out,
