@@ -504,7 +504,9 @@ export const metricsCases: CaseGroup = {
         const heapTotal = value("nodejs_heap_size_total_bytes") ?? Number.NaN;
         const heapUsed = value("nodejs_heap_size_used_bytes") ?? Number.NaN;
         assert.ok(heapUsed > 0, `heap used ${heapUsed}`);
-        assert.ok(heapUsed <= heapTotal, `heap used ${heapUsed}, total ${heapTotal}`);
+        // Not compared with each other: Bun 1.4.5 once reported 8,756,777
+        // bytes used of a 8,697,856-byte heap.
+        assert.ok(heapTotal > 0, `heap total ${heapTotal}`);
         assert.ok((value("nodejs_external_memory_bytes") ?? Number.NaN) >= 0);
 
         // prom-client's other default metrics are not included.
