@@ -130,23 +130,16 @@ async function sweepSizes(
   for (const bytes of sizes) {
     const file = join(dir, `sweep-${bytes}.bin`);
     writeZeroFile(file, bytes);
+    const transfers = [
+      { label: "download", args: downloadArgs(relight.origin, relight.host, bytes), to: download },
+      { label: "upload", args: uploadArgs(relight.origin, relight.host, file), to: upload },
+    ];
     try {
-      let before = treeRss(relight.pid!);
-      const downloaded = await measureTransfer(
-        relight,
-        downloadArgs(relight.origin, relight.host, bytes),
-        bytes,
-        "download",
-      );
-      download.push({ bytes, before, peakRss: downloaded.peakRss });
-      before = treeRss(relight.pid!);
-      const uploaded = await measureTransfer(
-        relight,
-        uploadArgs(relight.origin, relight.host, file),
-        bytes,
-        "upload",
-      );
-      upload.push({ bytes, before, peakRss: uploaded.peakRss });
+      for (const { label, args, to } of transfers) {
+        const before = treeRss(relight.pid!);
+        const transfer = await measureTransfer(relight, args, bytes, label);
+        to.push({ bytes, before, peakRss: transfer.peakRss });
+      }
     } finally {
       rmSync(file, { force: true });
     }
