@@ -222,11 +222,25 @@ function splitArguments<L extends string>(
   return [{}, labelsOrValue];
 }
 
-/** Storage and rendering shared by Counter and Gauge, whose series each hold one number. */
-abstract class ScalarMetric<L extends string> extends LabeledMetric<L, number> {
-  constructor(config: MetricConfig<L>) {
+/** Configuration of a Counter or Gauge, which `Self` names. */
+export interface ScalarConfig<L extends string, Self> extends MetricConfig<L> {
+  /** Runs at each scrape before the values are rendered, with `this` set to the metric. */
+  collect?: (this: Self) => void | Promise<void>;
+}
+
+/** Storage, rendering and `collect` shared by Counter and Gauge, whose series each hold one number. */
+abstract class ScalarMetric<L extends string, Self> extends LabeledMetric<L, number> {
+  readonly #collect: ScalarConfig<L, Self>["collect"];
+
+  constructor(config: ScalarConfig<L, Self>) {
     super(config);
+    this.#collect = config.collect;
     this.reset();
+  }
+
+  collect(): void | Promise<void> {
+    // Each subclass passes itself as `Self`.
+    return this.#collect?.call(this as unknown as Self);
   }
 
   writeSamples(lines: string[]): void {
@@ -242,20 +256,11 @@ abstract class ScalarMetric<L extends string> extends LabeledMetric<L, number> {
   }
 }
 
-export interface CounterConfig<L extends string> extends MetricConfig<L> {
-  /** Runs at each scrape before the values are rendered, with `this` set to the counter. */
-  collect?: (this: Counter<L>) => void | Promise<void>;
-}
+export type CounterConfig<L extends string> = ScalarConfig<L, Counter<L>>;
 
 /** A value that only goes up, until `reset()`. */
-export class Counter<L extends string = never> extends ScalarMetric<L> {
+export class Counter<L extends string = never> extends ScalarMetric<L, Counter<L>> {
   readonly type = "counter";
-  readonly #collect: CounterConfig<L>["collect"];
-
-  constructor(config: CounterConfig<L>) {
-    super(config);
-    this.#collect = config.collect;
-  }
 
   /**
    * Adds `value`, default 1, which must be finite and not negative.
@@ -279,26 +284,13 @@ export class Counter<L extends string = never> extends ScalarMetric<L> {
     }
     this.seriesAt(key, labels, () => 0).data += increment;
   }
-
-  collect(): void | Promise<void> {
-    return this.#collect?.call(this);
-  }
 }
 
-export interface GaugeConfig<L extends string> extends MetricConfig<L> {
-  /** Runs at each scrape before the values are rendered, with `this` set to the gauge. */
-  collect?: (this: Gauge<L>) => void | Promise<void>;
-}
+export type GaugeConfig<L extends string> = ScalarConfig<L, Gauge<L>>;
 
 /** A value that goes up and down. NaN and infinities are valid values. */
-export class Gauge<L extends string = never> extends ScalarMetric<L> {
+export class Gauge<L extends string = never> extends ScalarMetric<L, Gauge<L>> {
   readonly type = "gauge";
-  readonly #collect: GaugeConfig<L>["collect"];
-
-  constructor(config: GaugeConfig<L>) {
-    super(config);
-    this.#collect = config.collect;
-  }
 
   set(value: number): void;
   set(labels: LabelValues<L>, value: number): void;
@@ -318,10 +310,6 @@ export class Gauge<L extends string = never> extends ScalarMetric<L> {
     const [labels, increment = 1] = splitArguments(labelsOrValue, value);
     const key = this.seriesKey(labels);
     this.seriesAt(key, labels, () => 0).data += increment;
-  }
-
-  collect(): void | Promise<void> {
-    return this.#collect?.call(this);
   }
 }
 
