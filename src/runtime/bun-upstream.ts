@@ -10,7 +10,8 @@
  * being sent, and reports when a response body ends without a stream around it.
  */
 import type { Socket, SocketHandler } from "bun";
-import { formatAuthority } from "./authority.ts";
+import { frameChunk, lastChunk, release } from "./chunks.ts";
+import { DirectBody } from "./direct-body.ts";
 import {
   ChunkedDecoder,
   type Framing,
@@ -20,6 +21,7 @@ import {
   ResponseParseError,
 } from "./http1.ts";
 import { OverdueSweep, type Watched } from "../overdue.ts";
+import { headBuffer, writeRequestHead } from "./request-head.ts";
 import type { UpstreamRequest } from "./types.ts";
 
 /** Idle connections kept per upstream; more are closed when released. */
@@ -34,9 +36,6 @@ const idleConnectionMs = 4000;
 
 /** Time in ms after which a running exchange starts to watch for the client's disconnect. */
 const clientWatchDelayMs = 200;
-
-/** Bytes a streamed response body may queue before reading from the upstream pauses. */
-const streamHighWaterMark = 256 * 1024;
 
 /** Methods whose request may be sent again after a reused connection failed (RFC 9110 section 9.2.2). */
 const retryableMethods = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
@@ -609,260 +608,6 @@ class Exchange implements Watched {
     this.#rejected = true;
     this.#reject(error);
   }
-}
-
-/**
- * A streamed response body written straight into Bun's response sink with a
- * direct `ReadableStream`, which queues and copies nothing. Chunks that
- * arrive before the destination first pulls wait in a short list.
- *
- * `pull` returns at once, so the stream stays open until `close`, and later
- * chunks are written as they arrive, which both `Bun.serve` and readers take.
- * Backpressure comes from the server's `flush()`, whose promise is pending
- * while the client is behind. Readers (`getReader()`, `text()`) get no
- * backpressure: their `flush()` returns nothing.
- */
-class DirectBody {
-  readonly stream: ReadableStream<Uint8Array>;
-  /** True while reading from the upstream is paused for backpressure. */
-  paused = false;
-  readonly #onPressure: (paused: boolean) => void;
-  #controller: ReadableStreamDirectController | undefined;
-  #waiting: Uint8Array[] = [];
-  #waitingBytes = 0;
-  #outcome: { error: Error } | "closed" | undefined;
-  /** Flushes that have not yet reached the socket. */
-  #unflushed = 0;
-
-  constructor(onPressure: (paused: boolean) => void, onCancel: () => void) {
-    this.#onPressure = onPressure;
-    const source: Bun.DirectUnderlyingSource<Uint8Array> = {
-      type: "direct",
-      pull: (controller) => this.#pull(controller),
-      cancel: onCancel,
-    };
-    // The DOM typings that this project compiles with lack Bun's overload.
-    const DirectStream = ReadableStream as unknown as new (
-      source: Bun.DirectUnderlyingSource<Uint8Array>,
-    ) => ReadableStream<Uint8Array>;
-    this.stream = new DirectStream(source);
-  }
-
-  /**
-   * Writes `chunk`, and returns true when its bytes were copied, so the
-   * caller may release it; false when it waits for the first pull.
-   */
-  write(chunk: Uint8Array): boolean {
-    const controller = this.#controller;
-    if (controller === undefined) {
-      this.#waiting.push(chunk);
-      this.#waitingBytes += chunk.byteLength;
-      if (this.#waitingBytes >= streamHighWaterMark) this.#pressure(true);
-      return false;
-    }
-
-    // A promise from `write` or `flush` means the client reads slower than
-    // the app writes. Flushing each chunk sends events such as SSE at once.
-    // Bun 1.4.5 copies the bytes in both calls, for the server's sink and
-    // for readers alike.
-    this.#watch(controller.write(chunk));
-    this.#watch(controller.flush());
-    return true;
-  }
-
-  #watch(result: unknown): void {
-    if (!(result instanceof Promise)) return;
-    this.#unflushed++;
-    this.#pressure(true);
-    result.then(() => this.#flushed(), () => this.#flushed());
-  }
-
-  close(): void {
-    if (this.#outcome !== undefined) return;
-    this.#outcome = "closed";
-    this.#controller?.close();
-  }
-
-  error(error: unknown): void {
-    if (this.#outcome !== undefined) return;
-    const reason = error instanceof Error ? error : new Error(String(error));
-    this.#outcome = { error: reason };
-    this.#controller?.close(reason);
-  }
-
-  #pull(controller: ReadableStreamDirectController): void {
-    if (this.#controller !== undefined) return;
-    this.#controller = controller;
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    this.#waitingBytes = 0;
-    this.#pressure(false);
-    for (const chunk of waiting) {
-      this.write(chunk);
-      release(chunk);
-    }
-
-    const outcome = this.#outcome;
-    if (outcome === "closed") controller.close();
-    else if (outcome !== undefined) controller.close(outcome.error);
-  }
-
-  #flushed(): void {
-    this.#unflushed--;
-    if (this.#unflushed === 0) this.#pressure(false);
-  }
-
-  #pressure(paused: boolean): void {
-    if (paused === this.paused) return;
-    this.paused = paused;
-    this.#onPressure(paused);
-  }
-}
-
-/**
- * Frees the memory of a chunk whose bytes were written or copied and are not
- * read again, by detaching its buffer. Bun 1.4.5 frees an ArrayBuffer only
- * when the garbage collector sweeps it. Without this, 100 MiB passing through
- * in chunks of 64 to 512 KiB grew the process by 20 to 35 MiB (measured with
- * `scripts/bench`). Only a chunk that spans its whole buffer is detached, so
- * that no other view of the buffer loses its bytes.
- */
-function release(chunk: Uint8Array): void {
-  const buffer = chunk.buffer;
-  if (chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength) return;
-  if (!(buffer instanceof ArrayBuffer)) return;
-  try {
-    (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
-  } catch {
-    // A buffer that cannot be detached is left to the garbage collector.
-  }
-}
-
-const lastChunk = Buffer.from("0\r\n\r\n");
-
-/**
- * Frames `data` as one chunk of the chunked coding, in one buffer so that it
- * leaves in one write rather than three small ones.
- */
-function frameChunk(data: Uint8Array): Buffer {
-  const size = `${data.byteLength.toString(16)}\r\n`;
-  const framed = Buffer.allocUnsafe(size.length + data.byteLength + 2);
-  framed.write(size, 0, "latin1");
-  framed.set(data, size.length);
-  framed.write("\r\n", size.length + data.byteLength, "latin1");
-  return framed;
-}
-
-const unsafeInHead = /[\0\r\n]/;
-
-const colon = 58;
-const space = 32;
-const cr = 13;
-const lf = 10;
-
-/**
- * A request head written as Latin-1 bytes into one buffer that every
- * request reuses. Built from strings, a head made about 1 KB of short-lived
- * rope strings per request, which set the pace of garbage collection under
- * keep-alive load. `view()` is valid only until the next `reset()`.
- */
-class HeadBuffer {
-  #bytes = Buffer.allocUnsafe(16 * 1024);
-  #length = 0;
-
-  reset(): void {
-    this.#length = 0;
-  }
-
-  /** Appends `text`, one byte per character. */
-  text(text: string): void {
-    this.#reserve(text.length);
-    this.#length += this.#bytes.write(text, this.#length, "latin1");
-  }
-
-  /** Appends `name: value` and CRLF. */
-  field(name: string, value: string): void {
-    this.#reserve(name.length + value.length + 4);
-    const bytes = this.#bytes;
-    let at = this.#length + bytes.write(name, this.#length, "latin1");
-    bytes[at++] = colon;
-    bytes[at++] = space;
-    at += bytes.write(value, at, "latin1");
-    bytes[at++] = cr;
-    bytes[at++] = lf;
-    this.#length = at;
-  }
-
-  view(): Buffer {
-    return this.#bytes.subarray(0, this.#length);
-  }
-
-  #reserve(size: number): void {
-    const needed = this.#length + size;
-    if (needed <= this.#bytes.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(needed, this.#bytes.length * 2));
-    grown.set(this.#bytes.subarray(0, this.#length));
-    this.#bytes = grown;
-  }
-}
-
-const headBuffer = new HeadBuffer();
-
-/**
- * Writes the request line and header section into `head`, and returns the
- * body's declared length, undefined for a chunked body or none. Throws a
- * `TypeError` for a target or field that would break the framing.
- */
-function writeRequestHead(request: UpstreamRequest, head: HeadBuffer): number | undefined {
-  const target = request.target;
-  if (target[0] !== "/" || unsafeInHead.test(target)) {
-    throw new TypeError(`invalid request target ${JSON.stringify(target)}`);
-  }
-  const body = request.body;
-  head.reset();
-  head.text(request.method);
-  head.text(" ");
-  head.text(target);
-  head.text(" HTTP/1.1\r\n");
-  let hasHost = false;
-  let length: number | undefined;
-  for (const [name, value] of request.headers) {
-    if (unsafeInHead.test(name) || unsafeInHead.test(value)) {
-      throw new TypeError(`header ${JSON.stringify(name)} contains CR, LF or NUL`);
-    }
-    if (name === "host") {
-      hasHost = true;
-    } else if (name === "content-length" || name === "transfer-encoding") {
-      // The framing fields are written below from the body actually sent.
-      // Bun gives a GET with `Content-Length: 10` no body, and passing that
-      // length on would make the app read the next request as its body.
-      if (name === "content-length" && body !== null) length = declaredLength(value);
-      continue;
-    }
-    head.field(name, value);
-  }
-  if (!hasHost) head.field("host", formatAuthority(request.hostname, request.port));
-  if (body === null) {
-    // A bodiless POST or PUT keeps the explicit zero that apps may require.
-    if (!bodilessMethods.has(request.method)) head.field("content-length", "0");
-  } else if (length === undefined) {
-    head.field("transfer-encoding", "chunked");
-  } else {
-    head.field("content-length", String(length));
-  }
-  head.text("\r\n");
-  return length;
-}
-
-/** Methods whose requests are sent without a length when they have no body. */
-const bodilessMethods = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
-
-/** Parses a request's `Content-Length`; throws a `TypeError` for anything but one decimal number. */
-function declaredLength(value: string): number {
-  if (!/^\d{1,15}$/.test(value)) {
-    throw new TypeError(`invalid Content-Length ${JSON.stringify(value.slice(0, 40))}`);
-  }
-  return Number(value);
 }
 
 /** Pooled upstream connections and the requests sent over them. */
