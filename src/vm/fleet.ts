@@ -261,7 +261,7 @@ export class Fleet {
       for (const node of nodes) {
         const vm = this.#vms.get(node.hostname);
         if (vm === undefined) continue;
-        vm.settings = this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
+        vm.settings = this.#settingsForNode(node);
         vm.applyState(node, epoch);
       }
       return;
@@ -270,7 +270,7 @@ export class Fleet {
     const seen = new Map<string, SlicerNode>();
     for (const node of nodes) {
       seen.set(node.hostname, node);
-      const settings = this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
+      const settings = this.#settingsForNode(node);
       const existing = this.#vms.get(node.hostname);
       if (existing) {
         existing.applyNode(node, epoch);
@@ -304,6 +304,11 @@ export class Fleet {
   /** Returns the first site for `hostGroup`, whose settings all of the group's VMs use. */
   #settingsForGroup(hostGroup: string): SiteSettings | undefined {
     return this.#sites.find((site) => site.hostGroup === hostGroup);
+  }
+
+  /** Returns the settings of the node's host group, or the first site's for a group without one. */
+  #settingsForNode(node: SlicerNode): SiteSettings {
+    return this.#settingsForGroup(node.hostGroup) ?? this.#firstSettings();
   }
 
   #firstSettings(): SiteSettings {
