@@ -123,11 +123,11 @@ export function writeHistogramSeries(
 }
 
 export interface MetricConfig<L extends string> {
-  /** Must match `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
+  /** Metric name, matching `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
   name: string;
   /** HELP text, which must not be empty. */
   help: string;
-  /** Each must match `[a-zA-Z_][a-zA-Z0-9_]*`. Default none. */
+  /** Label names, each matching `[a-zA-Z_][a-zA-Z0-9_]*`. Default none. */
   labelNames?: readonly L[];
 }
 

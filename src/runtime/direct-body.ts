@@ -6,7 +6,7 @@ const streamHighWaterMark = 256 * 1024;
 
 /**
  * A streamed response body written straight into Bun's response sink with a
- * direct `ReadableStream`, which queues and copies nothing. Chunks that
+ * direct `ReadableStream`, which keeps no queue of its own. Chunks that
  * arrive before the destination first pulls wait in a short list.
  *
  * `pull` returns at once, so the stream stays open until `close`, and later

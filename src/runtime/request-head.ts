@@ -68,12 +68,14 @@ export function writeRequestHead(request: UpstreamRequest, head: HeadBuffer): nu
   if (target[0] !== "/" || unsafeInHead.test(target)) {
     throw new TypeError(`invalid request target ${JSON.stringify(target)}`);
   }
+
   const body = request.body;
   head.reset();
   head.text(request.method);
   head.text(" ");
   head.text(target);
   head.text(" HTTP/1.1\r\n");
+
   let hasHost = false;
   let length: number | undefined;
   for (const [name, value] of request.headers) {
@@ -91,6 +93,7 @@ export function writeRequestHead(request: UpstreamRequest, head: HeadBuffer): nu
     }
     head.field(name, value);
   }
+
   if (!hasHost) head.field("host", formatAuthority(request.hostname, request.port));
   if (body === null) {
     // A bodiless POST or PUT keeps the explicit zero that apps may require.
@@ -101,6 +104,7 @@ export function writeRequestHead(request: UpstreamRequest, head: HeadBuffer): nu
     head.field("content-length", String(length));
   }
   head.text("\r\n");
+
   return length;
 }
 

@@ -11,7 +11,7 @@ class Entry implements Watched {
   constructor(readonly name: string) {}
 }
 
-/** Deadline of the sweeps under test, in ms; a sweep runs every quarter of it. */
+/** Deadline of the sweeps under test, in ms. A sweep runs every quarter of it. */
 const afterMs = 40;
 /** Wait after which every entry added before it is past its deadline and swept. */
 const pastDeadlineMs = afterMs * 2.5;
@@ -126,7 +126,7 @@ export const overdueCases: CaseGroup = {
         const reported: string[] = [];
         const sweep = new OverdueSweep<Entry>(afterMs, (entry) => {
           reported.push(entry.name);
-          // Both entries are due in the same sweep; the first reported ends the other.
+          // Both entries are due in the same sweep, and the first reported ends the other.
           for (const other of entries) sweep.delete(other);
         });
         for (const entry of entries) sweep.add(entry);
