@@ -114,7 +114,7 @@ export async function measureKeepAlive(context: BenchContext): Promise<SectionRe
       `for ${settings.durationSeconds} s. Open loop: ${settings.rate} requests/s, latency from ` +
       "the scheduled send time. " +
       "Latencies in ms; errors are summed over rounds. CPU µs/req is the user plus system " +
-      "time of the contestant's process tree (from /proc/PID/stat) during the wrk run divided " +
+      "time of the contestant's process tree (from each thread's /proc schedstat) during the wrk run divided " +
       "by the requests served; for `direct` it is the app's. It depends less on what else " +
       "runs on the machine than req/s does. The last column is Relight's req/s divided by " +
       "that contestant's.",

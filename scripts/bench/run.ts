@@ -1,7 +1,8 @@
 /**
  * The benchmark suite: Relight against a direct connection, nginx, Caddy and
- * a bare Bun proxy, all on loopback, written to BENCHMARKS.md. Every process
- * it starts is stopped when it ends, fails or is interrupted.
+ * a bare Bun proxy (and HAProxy for large bodies), all on loopback, written to
+ * BENCHMARKS.md. Every process it starts is stopped when it ends, fails or is
+ * interrupted.
  *
  *   npm run bench                 full run (about 10 minutes on 2 cores)
  *   npm run bench -- --quick      short runs, to check the harness
@@ -15,6 +16,7 @@ import {
   directContestant,
   startBare,
   startCaddy,
+  startHaproxy,
   startNginx,
 } from "./contestants.ts";
 import { benchVmUpstream, relightConfig, startRelightContestant, startSimHost } from "./fleet.ts";
@@ -131,8 +133,10 @@ async function main(): Promise<void> {
 
   const reports: SectionReport[] = [];
   if (sections.includes("keepalive")) reports.push(await measureKeepAlive(context));
+  const references: Contestant[] = [];
   if (sections.includes("large")) {
-    reports.push(await measureLargeBodies(context, options.bodyBytes));
+    references.push(await startHaproxy(upstream));
+    reports.push(await measureLargeBodies(context, options.bodyBytes, upstream.pid, references));
   }
   if (sections.includes("streams")) reports.push(await measureStreams(context, 100_000, 10));
   if (sections.includes("wake")) {
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
   if (sections.includes("slicerd")) reports.push(await measureSlicerdLoad(context, sim, relight));
 
   const commands = [
-    ...contestants.map((c) => `${c.name}: ${c.command}`),
+    ...[...contestants, ...references].map((c) => `${c.name}: ${c.command}`),
     "",
     "Relight's configuration (relight.yaml):",
     "",

@@ -12,6 +12,7 @@ const required: [program: string, debianPackage: string][] = [
   ["caddy", "caddy"],
   ["wrk", "wrk"],
   ["curl", "curl"],
+  ["haproxy", "haproxy"],
 ];
 
 function which(program: string): string | undefined {
@@ -76,6 +77,7 @@ export function machineFacts(): MachineFacts {
       nginx: firstLineOf("nginx", ["-v"]),
       caddy: firstLineOf("caddy", ["version"]),
       wrk: firstLineOf("wrk", ["-v"]),
+      haproxy: firstLineOf("haproxy", ["-v"]),
       curl: firstLineOf("curl", ["--version"]).split(" ").slice(0, 2).join(" "),
     },
   };

@@ -13,7 +13,7 @@ import {
   startSimHost,
 } from "../../scripts/bench/fleet.ts";
 import { median, parseWrk, percentile, runOpenLoop } from "../../scripts/bench/load.ts";
-import { stopAll, treeRss } from "../../scripts/bench/processes.ts";
+import { startProcess, stopAll, treeCpuSeconds, treeRss } from "../../scripts/bench/processes.ts";
 
 const wrkOutput = `Running 2s test @ http://127.0.0.1:40000/
   1 threads and 50 connections
@@ -71,6 +71,31 @@ describe("statistics", () => {
     const values = Array.from({ length: 100 }, (_, i) => i + 1);
     expect(percentile(values, 50)).toBe(50);
     expect(percentile(values, 99)).toBe(99);
+  });
+});
+
+describe("CPU time of a process tree", () => {
+  afterAll(stopAll);
+
+  test("counts a grandchild that spins", async () => {
+    // The shell waits while its child spins, so nearly all CPU time is the grandchild's.
+    const started = startProcess("spinner", "sh", ["-c", "sh -c 'while :; do :; done' & wait"]);
+    const pid = started.child.pid!;
+    await Bun.sleep(100);
+    const before = treeCpuSeconds(pid);
+    const startedAt = performance.now();
+    await Bun.sleep(500);
+    const used = treeCpuSeconds(pid) - before;
+    const elapsed = (performance.now() - startedAt) / 1000;
+
+    expect(used).toBeGreaterThan(0.1);
+    expect(used).toBeLessThan(elapsed + 0.05);
+    await started.stop();
+  });
+
+  test("is 0 for a process ID that no process has", () => {
+    // Linux process IDs stop at 2^22.
+    expect(treeCpuSeconds(2 ** 22 + 1)).toBe(0);
   });
 });
 
