@@ -138,6 +138,7 @@ export async function startRelight(config: Config, options: RelightOptions = {})
   let proxyOptions: ProxyOptions = {
     trustedProxies: parseTrustedProxies(config.trustedProxies),
     proto: "http",
+    responseTimeoutMs: config.responseTimeoutMs,
   };
   let slicerReachable = false;
   let slicerAnsweredAt: number | null = null;
@@ -378,7 +379,11 @@ export async function startRelight(config: Config, options: RelightOptions = {})
       listeners.commit();
 
       sites = next.sites;
-      proxyOptions = { ...proxyOptions, trustedProxies };
+      proxyOptions = {
+        ...proxyOptions,
+        trustedProxies,
+        responseTimeoutMs: next.responseTimeoutMs,
+      };
       fleet.reconfigure({
         slicer: createSlicer(next),
         sites,

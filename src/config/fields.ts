@@ -352,6 +352,7 @@ export const DURATION_MAX_MS = {
   watchInterval: 24 * HOUR_MS,
   refreshInterval: 24 * HOUR_MS,
   shutdownTimeout: 24 * HOUR_MS,
+  responseTimeout: 24 * HOUR_MS,
   idleTimeout: 576 * HOUR_MS,
 } as const;
 

@@ -29,6 +29,7 @@ export function formatEffectiveConfig(config: Config): string {
       sites: config.sites.map((site) => ({ match: site.pattern, ...formatSettings(site) })),
     }),
     trusted_proxies: config.trustedProxies,
+    response_timeout: formatDuration(config.responseTimeoutMs),
     shutdown_timeout: formatDuration(config.shutdownTimeoutMs),
   };
 

@@ -132,6 +132,7 @@ function buildConfig(raw: RawConfig, file: string, slicerToken: SlicerToken): Co
     defaults,
     sites: buildSites(raw.sites, defaults),
     trustedProxies: raw.trusted_proxies,
+    responseTimeoutMs: raw.response_timeout,
     shutdownTimeoutMs: raw.shutdown_timeout,
     log: { level: raw.log.level, format: raw.log.format, access: raw.log.access },
   };

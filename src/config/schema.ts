@@ -92,6 +92,10 @@ export function createSchema(context: SchemaContext) {
       ),
     ),
     trusted_proxies: v.nullish(list(addressOrRange()), []),
+    response_timeout: v.nullish(
+      duration({ minMs: 1000, maxMs: DURATION_MAX_MS.responseTimeout }),
+      "5m",
+    ),
     shutdown_timeout: v.nullish(
       duration({ allowZero: true, maxMs: DURATION_MAX_MS.shutdownTimeout }),
       "30s",

@@ -104,6 +104,11 @@ export interface Config {
   sites: SiteConfig[];
   /** Peers (IP addresses or CIDR ranges) whose `X-Forwarded-*` headers are kept. */
   trustedProxies: string[];
+  /**
+   * Maximum wait for an app's response head after a request was sent whole,
+   * in ms, before the client gets a 504. Default 5m.
+   */
+  responseTimeoutMs: number;
   /** Time given to in-flight requests on shutdown, in ms. Default 30s. */
   shutdownTimeoutMs: number;
   ask?: { listen: ListenAddress };

@@ -4,10 +4,12 @@ import { runtime } from "../runtime/index.ts";
 import type { RequestContext, UpstreamRequest } from "../runtime/index.ts";
 import { defaultConnectTimeoutMs, watchConnect } from "./connect.ts";
 import { cleanResponseFields, upstreamRequestHeaders } from "./headers.ts";
+import { OverdueSweep, type Watched } from "../overdue.ts";
 import {
   badGateway,
   clientClosedRequest,
   clientGoneResponse,
+  gatewayTimeout,
   isConnectFailure,
 } from "./responses.ts";
 import {
@@ -36,7 +38,7 @@ export const bufferedBodyLimit = 1024 * 1024;
  * makes no closures, and so `signal` stays a getter: a runtime that makes the
  * client's signal on first access makes none for exchanges that never use it.
  */
-class ProxiedRequest implements UpstreamRequest {
+class ProxiedRequest implements UpstreamRequest, Watched {
   readonly hostname: string;
   readonly port: number;
   readonly method: string;
@@ -46,8 +48,16 @@ class ProxiedRequest implements UpstreamRequest {
   cancel?: (reason: Error) => void;
   /** True once the response body ended, which for a body read whole is before the response. */
   ended = false;
+  /** True once no response head came within the response timeout and the request was cancelled. */
+  timedOut = false;
+  /** `performance.now()` when the request was sent whole, for the response timeout. */
+  startedAt = 0;
+  watchIndex = -1;
   readonly #context: RequestContext;
   readonly #hooks: ExchangeHooks;
+  readonly #responseSweep: OverdueSweep<ProxiedRequest> | undefined;
+  /** True once the response head arrived or the request failed. */
+  #settled = false;
 
   constructor(
     request: Request,
@@ -69,6 +79,28 @@ class ProxiedRequest implements UpstreamRequest {
     this.body = request.body;
     this.#context = context;
     this.#hooks = hooks;
+    this.#responseSweep = options.responseTimeoutMs === undefined
+      ? undefined
+      : responseSweepFor(options.responseTimeoutMs);
+  }
+
+  onRequestSent(): void {
+    if (this.#responseSweep === undefined || this.#settled) return;
+    this.startedAt = performance.now();
+    this.#responseSweep.add(this);
+  }
+
+  /** Ends the response timeout, once the response head arrived or the request failed. */
+  settle(): void {
+    this.#settled = true;
+    this.#responseSweep?.delete(this);
+  }
+
+  /** Cancels the request, which has had no response head for the response timeout. */
+  timeOut(): void {
+    if (this.#settled) return;
+    this.timedOut = true;
+    this.cancel?.(new Error("upstream sent no response head in time"));
   }
 
   /** Aborts the upstream request, and its response body, when the client disconnects. */
@@ -95,9 +127,18 @@ class ProxiedRequest implements UpstreamRequest {
   }
 }
 
-// NOTE: No timeout bounds the wait for the response head, unlike nginx's
-// `proxy_read_timeout`. A request whose app never responds waits until the
-// client leaves.
+/** One sweep per response timeout in use; a listener's options rarely change. */
+const responseSweeps = new Map<number, OverdueSweep<ProxiedRequest>>();
+
+function responseSweepFor(timeoutMs: number): OverdueSweep<ProxiedRequest> {
+  let sweep = responseSweeps.get(timeoutMs);
+  if (sweep === undefined) {
+    sweep = new OverdueSweep<ProxiedRequest>(timeoutMs, (request) => request.timeOut());
+    responseSweeps.set(timeoutMs, sweep);
+  }
+  return sweep;
+}
+
 export async function proxyHttp(
   request: Request,
   context: RequestContext,
@@ -122,12 +163,21 @@ export async function proxyHttp(
     if (connect.timedOut || isConnectFailure(error)) {
       throw new UpstreamConnectError(upstream, { cause: error });
     }
+    if (upstreamRequest.timedOut) {
+      log.warn("upstream response timed out", {
+        upstream: formatUpstream(upstream),
+        timeout_ms: options.responseTimeoutMs,
+      });
+      hooks.onEnd(504);
+      return gatewayTimeout();
+    }
 
     log.warn("upstream request failed", { upstream: formatUpstream(upstream), error });
     hooks.onEnd(502);
     return badGateway();
   } finally {
     connect.stop();
+    upstreamRequest.settle();
   }
 
   // A streaming body (SSE, chunked, a long download) may stay quiet for longer

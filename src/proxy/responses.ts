@@ -11,6 +11,14 @@ export function badGateway(): Response {
   });
 }
 
+/** Returns a 504 for an upstream that sent no response head in time. */
+export function gatewayTimeout(): Response {
+  return new Response("Gateway Timeout\n", {
+    status: 504,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
 export function badRequest(message: string): Response {
   return new Response(`${message}\n`, {
     status: 400,

@@ -252,6 +252,7 @@ class Exchange implements Watched {
     if (request.body === null) {
       this.#requestSent = true;
       this.#write(headBuffer.view(), false);
+      request.onRequestSent?.();
       // A head too large for the socket's buffer is sent in parts.
       if (this.#pending.length > 0) void this.#flushed();
       return;
@@ -365,6 +366,7 @@ class Exchange implements Watched {
           }
           await this.#flushed();
           this.#requestSent = true;
+          this.#request.onRequestSent?.();
           return;
         }
         const value = chunk.value;

@@ -313,6 +313,19 @@ const upstreamClient = Deno.createHttpClient({ allowHost: true });
  * length. With exactly `identity` it decodes nothing: an upstream that
  * compresses anyway is relayed byte for byte with its headers.
  */
+/**
+ * Returns a stream that passes the request body on and calls
+ * `onRequestSent` once fetch has read all of it. Fetch may hold the last
+ * bytes in its buffers for a moment longer.
+ */
+function sentWatch(request: UpstreamRequest): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream<Uint8Array, Uint8Array>({
+    flush() {
+      request.onRequestSent?.();
+    },
+  });
+}
+
 async function fetchUpstream(request: UpstreamRequest): Promise<Response> {
   const headers = new Headers(request.headers);
   headers.set("accept-encoding", "identity");
@@ -321,10 +334,19 @@ async function fetchUpstream(request: UpstreamRequest): Promise<Response> {
   const signal = AbortSignal.any([request.signal, cancelled.signal]);
 
   const authority = formatAuthority(request.hostname, request.port);
+  let body = request.body;
+  if (body === null) {
+    request.onRequestSent?.();
+  } else if (request.onRequestSent !== undefined && !headers.has("content-length")) {
+    // NOTE: a body with a declared length is passed on as it is, because
+    // Deno 2.9.6's fetch sends a wrapped stream chunked. No callback then
+    // reports when it was sent, so such a request has no response timeout.
+    body = body.pipeThrough(sentWatch(request));
+  }
   const response = await fetch(`http://${authority}${request.target}`, {
     method: request.method,
     headers,
-    body: request.body,
+    body,
     redirect: "manual",
     client: upstreamClient,
     signal,

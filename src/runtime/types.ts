@@ -112,6 +112,12 @@ export interface UpstreamRequest {
    */
   cancel?: (reason: Error) => void;
   /**
+   * Called when the request head and the whole body have been sent, so that
+   * a deadline for the response head can start then. A request sent again
+   * on a fresh connection may call it twice.
+   */
+  onRequestSent?(): void;
+  /**
    * Turns the response's header fields, `[name, value]` pairs with lower-case
    * names, into those of the returned response.
    */

@@ -54,6 +54,11 @@ const cases: ErrorCase[] = [
     error: 'relight.yaml:4:17: defaults.wake_timeout: "0s" must be greater than zero',
   },
   {
+    name: "response_timeout below minimum",
+    yaml: `${SLICER}response_timeout: 500ms\n`,
+    error: 'relight.yaml:3:19: response_timeout: "500ms" is below the minimum of 1s',
+  },
+  {
     name: "refresh_interval below minimum",
     yaml: `${SLICER}refresh_interval: 500ms\n`,
     error: 'relight.yaml:3:19: refresh_interval: "500ms" is below the minimum of 1s',

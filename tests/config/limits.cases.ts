@@ -30,6 +30,7 @@ const DURATION_KEYS: [string, (value: string) => string][] = [
   ["watch_interval", (value) => `${SLICER}watch_interval: ${value}\n`],
   ["refresh_interval", (value) => `${SLICER}refresh_interval: ${value}\n`],
   ["shutdown_timeout", (value) => `${SLICER}shutdown_timeout: ${value}\n`],
+  ["response_timeout", (value) => `${SLICER}response_timeout: ${value}\n`],
   ["defaults.idle_timeout", (value) => `${SLICER}defaults:\n  idle_timeout: ${value}\n`],
   ["defaults.wake_timeout", (value) => `${SLICER}defaults:\n  wake_timeout: ${value}\n`],
   [

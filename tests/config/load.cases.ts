@@ -38,6 +38,7 @@ describe("config defaults", () => {
     assert.equal(config.watchIntervalMs, 30_000);
     assert.equal(config.refreshIntervalMs, 5_000);
     assert.equal(config.shutdownTimeoutMs, 30_000);
+    assert.equal(config.responseTimeoutMs, 300_000);
   });
 
   test("site settings", () => {
@@ -80,6 +81,11 @@ describe("config values", () => {
     assert.equal(config.defaults.wakeTimeoutMs, 1_500);
     assert.equal(config.shutdownTimeoutMs, 0);
     assert.equal(config.watchIntervalMs, 130_000);
+  });
+
+  test("response_timeout values", () => {
+    assert.equal(load(`${SLICER}response_timeout: 90s\n`).responseTimeoutMs, 90_000);
+    assert.equal(load(`${SLICER}response_timeout: 1s\n`).responseTimeoutMs, 1_000);
   });
 
   test("http slicer url loses trailing slash", () => {
@@ -125,6 +131,7 @@ describe("config values", () => {
       [
         "slicer:\n  url: /run/slicer.sock\n  request_timeout: 1h\n",
         "watch_interval: 24h\nrefresh_interval: 24h\nshutdown_timeout: 24h\n",
+        "response_timeout: 24h\n",
         "defaults:\n  idle_timeout: 576h\n  wake_timeout: 1h\n",
       ].join(""),
     );
@@ -132,6 +139,7 @@ describe("config values", () => {
     assert.equal(config.watchIntervalMs, 86_400_000);
     assert.equal(config.refreshIntervalMs, 86_400_000);
     assert.equal(config.shutdownTimeoutMs, 86_400_000);
+    assert.equal(config.responseTimeoutMs, 86_400_000);
     assert.equal(config.defaults.idleTimeoutMs, 2_073_600_000);
     assert.equal(config.defaults.wakeTimeoutMs, 3_600_000);
   });

@@ -43,6 +43,7 @@ export function testConfig(socketPath: string, overrides: Partial<Config> = {}):
     defaults: testSettings,
     sites: [implicitSite()],
     trustedProxies: [],
+    responseTimeoutMs: 5 * 60_000,
     shutdownTimeoutMs: 1000,
     log: { level: "warning", format: "text", access: false },
     ...overrides,

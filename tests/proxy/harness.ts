@@ -63,6 +63,7 @@ export interface ProxySetup {
   /** Delay in ms before the proxy's WebSocket `open` handler runs, to test early messages. */
   openDelayMs?: number;
   connectTimeoutMs?: number;
+  responseTimeoutMs?: number;
 }
 
 /** Starts a server whose handler sends every request through `proxyRequest`. */
@@ -78,6 +79,9 @@ export function startProxy(
       ? {}
       : { webSocketBufferLimit: setup.webSocketBufferLimit }),
     ...(setup.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: setup.connectTimeoutMs }),
+    ...(setup.responseTimeoutMs === undefined
+      ? {}
+      : { responseTimeoutMs: setup.responseTimeoutMs }),
   };
   const proxy: ProxyUnderTest = { port: 0, ends: [], rejections: [], timeoutsDisabled: 0 };
 

@@ -392,6 +392,84 @@ export const httpCases: CaseGroup = {
       }),
     },
     {
+      name: "silent app gets 504 after the response timeout",
+      run: withCleanup(async (cleanup) => {
+        // The app reads the request head and never responds.
+        const upstream = await startRawUpstream(cleanup, () => undefined);
+        const proxy = startProxy(cleanup, upstream, { responseTimeoutMs: 300 });
+
+        const started = performance.now();
+        const response = await fetch(proxyUrl(proxy.port));
+        const elapsedMs = performance.now() - started;
+
+        assert.equal(response.status, 504);
+        assert.equal(await response.text(), "Gateway Timeout\n");
+        assert.ok(elapsedMs >= 300, `answered after ${Math.round(elapsedMs)} ms`);
+        assert.ok(elapsedMs < 2_000, `answered after ${Math.round(elapsedMs)} ms`);
+        assert.deepEqual(proxy.rejections, []);
+        await settle();
+        assert.deepEqual(proxy.ends, [504]);
+      }),
+    },
+    {
+      name: "response timeout starts after a slow upload",
+      run: withCleanup(async (cleanup) => {
+        const upstream = startUpstream(cleanup, async (request) => {
+          const received = await request.arrayBuffer();
+          return new Response(String(received.byteLength));
+        });
+        const proxy = startProxy(cleanup, upstream, { responseTimeoutMs: 300 });
+
+        // Six chunks 150 ms apart: the upload outlasts the timeout by far.
+        let sent = 0;
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (sent === 6) {
+              controller.close();
+              return;
+            }
+            await sleep(150);
+            controller.enqueue(patternChunk(sent++));
+          },
+        });
+        const response = await sendThroughRuntime(proxy.port, "/upload", {
+          method: "POST",
+          headers: [["host", "127.0.0.1"]],
+          body,
+        });
+
+        assert.equal(response.status, 200);
+        assert.equal(await response.text(), String(6 * chunkSize));
+      }),
+    },
+    {
+      name: "response timeout spares a slow streamed body",
+      run: withCleanup(async (cleanup) => {
+        let sent = 0;
+        const upstream = startUpstream(cleanup, () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              async pull(controller) {
+                if (sent === 6) {
+                  controller.close();
+                  return;
+                }
+                await sleep(150);
+                controller.enqueue(patternChunk(sent++));
+              },
+            }),
+          ));
+        const proxy = startProxy(cleanup, upstream, { responseTimeoutMs: 300 });
+
+        const response = await fetch(proxyUrl(proxy.port, "/stream"));
+
+        assert.equal(response.status, 200);
+        assert.equal(await readPattern(response.body!), 6 * chunkSize);
+        await settle();
+        assert.deepEqual(proxy.ends, [200]);
+      }),
+    },
+    {
       name: "upstream closing without response gives 502",
       run: withCleanup(async (cleanup) => {
         const upstream = await startRawUpstream(cleanup, (socket) => socket.destroy());

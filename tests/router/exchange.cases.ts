@@ -1,7 +1,7 @@
 /**
  * What the access log records for an exchange that the client cut short:
  * the status that was sent and the client's address, read when the request
- * arrived.
+ * arrived. Also the 504 for an app that sends no response head in time.
  */
 import assert from "node:assert/strict";
 import { createConnection } from "node:net";
@@ -95,6 +95,40 @@ export const exchangeCases: CaseGroup = {
           assert.equal(record?.["status"], 200);
           assert.equal(record?.["bytes"], 2_000_000);
           assert.equal(record?.["truncated"], undefined);
+        }, {
+          processMetrics: false,
+          logging: { write: (line) => lines.push(line), repeatIntervalMs: 0 },
+        });
+      },
+    },
+    {
+      name: "response timeout gives 504 and follows reload",
+      async run() {
+        const lines: string[] = [];
+        const config = testConfig(sim.socketPath, {
+          sites: [catchAllSite()],
+          responseTimeoutMs: 1000,
+          log: { level: "warning", format: "json", access: true },
+        });
+        await withRelight(config, async ({ get, relight }) => {
+          const started = performance.now();
+          const response = await get("stream", "/slow?ms=4000");
+          const elapsedMs = performance.now() - started;
+
+          assert.equal(response.status, 504);
+          assert.equal(await response.text(), "Gateway Timeout\n");
+          assert.ok(elapsedMs >= 1000, `answered after ${Math.round(elapsedMs)} ms`);
+          await waitFor(() => accessRecords(lines, "/slow").length > 0, "the access line");
+          assert.equal(accessRecords(lines, "/slow")[0]?.["status"], 504);
+          const warning = lines
+            .map((line) => JSON.parse(line) as AccessRecord)
+            .find((record) => record["message"] === "upstream response timed out");
+          assert.equal(warning?.["timeout_ms"], 1000);
+
+          // 1.5 s is past the old timeout, so only the reloaded one lets it through.
+          await relight.reload({ ...config, responseTimeoutMs: 5 * 60_000 });
+          const later = await get("stream", "/slow?ms=1500");
+          assert.equal(later.status, 200);
         }, {
           processMetrics: false,
           logging: { write: (line) => lines.push(line), repeatIntervalMs: 0 },
