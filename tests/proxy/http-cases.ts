@@ -27,6 +27,21 @@ function patternChunk(index: number): Uint8Array {
   return new Uint8Array(chunkSize).fill(index % 256);
 }
 
+/** Returns a stream of `count` pattern chunks, each after a pause of `gapMs`. */
+function slowPatternStream(count: number, gapMs: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === count) {
+        controller.close();
+        return;
+      }
+      await sleep(gapMs);
+      controller.enqueue(patternChunk(sent++));
+    },
+  });
+}
+
 /** Reads a body to the end, checks the byte pattern and returns the byte count. */
 async function readPattern(body: ReadableStream<Uint8Array>): Promise<number> {
   let total = 0;
@@ -420,18 +435,8 @@ export const httpCases: CaseGroup = {
         });
         const proxy = startProxy(cleanup, upstream, { responseTimeoutMs: 300 });
 
-        // Six chunks 150 ms apart: the upload outlasts the timeout by far.
-        let sent = 0;
-        const body = new ReadableStream<Uint8Array>({
-          async pull(controller) {
-            if (sent === 6) {
-              controller.close();
-              return;
-            }
-            await sleep(150);
-            controller.enqueue(patternChunk(sent++));
-          },
-        });
+        // The upload outlasts the timeout by far.
+        const body = slowPatternStream(6, 150);
         const response = await sendThroughRuntime(proxy.port, "/upload", {
           method: "POST",
           headers: [["host", "127.0.0.1"]],
@@ -445,20 +450,7 @@ export const httpCases: CaseGroup = {
     {
       name: "response timeout spares a slow streamed body",
       run: withCleanup(async (cleanup) => {
-        let sent = 0;
-        const upstream = startUpstream(cleanup, () =>
-          new Response(
-            new ReadableStream<Uint8Array>({
-              async pull(controller) {
-                if (sent === 6) {
-                  controller.close();
-                  return;
-                }
-                await sleep(150);
-                controller.enqueue(patternChunk(sent++));
-              },
-            }),
-          ));
+        const upstream = startUpstream(cleanup, () => new Response(slowPatternStream(6, 150)));
         const proxy = startProxy(cleanup, upstream, { responseTimeoutMs: 300 });
 
         const response = await fetch(proxyUrl(proxy.port, "/stream"));
