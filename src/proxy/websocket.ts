@@ -2,11 +2,18 @@
  * Proxies a WebSocket upgrade: the upstream WebSocket is opened first, then
  * the client's upgrade is accepted and messages are relayed both ways.
  */
-import { createConnection } from "node:net";
 import { getLogger } from "../log.ts";
 import { type RequestContext, runtime } from "../runtime/index.ts";
+import { probeTcp } from "../vm/probe.ts";
+import { defaultConnectTimeoutMs } from "./connect.ts";
 import { upstreamRequestHeaders } from "./headers.ts";
-import { badGateway, badRequest, clientClosedRequest, clientGoneResponse } from "./responses.ts";
+import {
+  badGateway,
+  badRequest,
+  clientClosedRequest,
+  clientGoneResponse,
+  gatewayTimeout,
+} from "./responses.ts";
 import {
   type ExchangeHooks,
   formatUpstream,
@@ -19,7 +26,11 @@ import { WebSocketRelay } from "./relay.ts";
 
 const log = getLogger("proxy");
 
-/** Timeout of the TCP probe that distinguishes a refused upstream from one that rejected the upgrade, in ms. */
+/**
+ * Timeout of the TCP probe that distinguishes a refused upstream from one
+ * that rejected the upgrade, in ms. The WebSocket API reports every failure the
+ * same way, so the probe runs after a failed handshake.
+ */
 const probeTimeoutMs = 2_000;
 
 /** Default for `ProxyOptions.webSocketBufferLimit`: 32 MiB. */
@@ -63,17 +74,31 @@ export async function proxyWebSocket(
     onEnd: () => hooks.onEnd(101),
   });
 
-  // NOTE: Unlike HTTP requests, the upgrade has no connect deadline, so an
-  // address that drops SYNs keeps it waiting until the kernel gives up or the client leaves.
-  const outcome = await relay.upstreamOpened(context.clientGone);
+  const deadline = new HandshakeDeadline(upstream, options);
+  const outcome = await relay.upstreamOpened(
+    AbortSignal.any([context.clientGone, deadline.signal]),
+  );
+  deadline.stop();
   if (outcome === "client gone") {
     relay.abandon();
-    hooks.onEnd(clientClosedRequest);
-    return clientGoneResponse();
+    if (context.clientGone.aborted) {
+      hooks.onEnd(clientClosedRequest);
+      return clientGoneResponse();
+    }
+    if (deadline.passed === "connect") throw new UpstreamConnectError(upstream);
+
+    log.warn("upstream websocket handshake timed out", {
+      upstream: formatUpstream(upstream),
+      timeout_ms: options.responseTimeoutMs,
+    });
+    hooks.onEnd(504);
+    return gatewayTimeout();
   }
   if (outcome === "failed") {
     relay.abandon();
-    if (!(await acceptsConnections(upstream))) throw new UpstreamConnectError(upstream);
+    if (!(await probeTcp(upstream.hostname, upstream.port, probeTimeoutMs))) {
+      throw new UpstreamConnectError(upstream);
+    }
 
     log.warn("upstream websocket handshake failed", { upstream: formatUpstream(upstream) });
     hooks.onEnd(502);
@@ -104,20 +129,41 @@ function splitList(value: string | null): string[] {
 }
 
 /**
- * Returns true when a TCP connection to the upstream succeeds. The WebSocket
- * API reports every failure the same way, so this probe, run only after a
- * failed handshake, distinguishes a VM that is not listening from an app that
- * rejected the upgrade.
+ * Deadlines of an upstream WebSocket handshake. After `connectTimeoutMs`
+ * without a response, a fresh TCP connection must open within the same time,
+ * as for HTTP requests, or the deadline passes as "connect". The handshake's
+ * response must also come within `responseTimeoutMs`, or the deadline passes
+ * as "response". `signal` aborts when either passes.
  */
-function acceptsConnections(upstream: Upstream): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection({ host: upstream.hostname, port: upstream.port });
-    const finish = (connected: boolean) => {
-      probe.destroy();
-      resolve(connected);
-    };
-    probe.setTimeout(probeTimeoutMs, () => finish(false));
-    probe.once("connect", () => finish(true));
-    probe.once("error", () => finish(false));
-  });
+class HandshakeDeadline {
+  readonly #controller = new AbortController();
+  readonly #timers: ReturnType<typeof setTimeout>[] = [];
+  passed: "connect" | "response" | undefined;
+
+  constructor(upstream: Upstream, options: ProxyOptions) {
+    const connectMs = options.connectTimeoutMs ?? defaultConnectTimeoutMs;
+    this.#timers.push(setTimeout(async () => {
+      const open = await probeTcp(upstream.hostname, upstream.port, connectMs);
+      if (!open) this.#pass("connect");
+    }, connectMs));
+    if (options.responseTimeoutMs !== undefined) {
+      this.#timers.push(setTimeout(() => this.#pass("response"), options.responseTimeoutMs));
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Ends both deadlines, once the handshake is over. */
+  stop(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.length = 0;
+  }
+
+  #pass(which: "connect" | "response"): void {
+    if (this.passed !== undefined || this.#timers.length === 0) return;
+    this.passed = which;
+    this.#controller.abort();
+  }
 }

@@ -6,6 +6,7 @@ import { sendableCloseCode } from "../../src/proxy/relay.ts";
 import { runtime, type ServerSocket } from "../../src/runtime/index.ts";
 import type { CaseGroup } from "../support/cases.ts";
 import {
+  blackholedPort,
   type Cleanup,
   closedPort,
   headerValues,
@@ -13,6 +14,7 @@ import {
   rawRequest,
   settle,
   startProxy,
+  startRawUpstream,
   startUpstream,
   waitFor,
   withCleanup,
@@ -293,6 +295,43 @@ export const webSocketCases: CaseGroup = {
         assert.equal(proxy.rejections.length, 1);
         assert.ok(proxy.rejections[0] instanceof UpstreamConnectError);
         await settle();
+        assert.deepEqual(proxy.ends, []);
+      }),
+    },
+    {
+      name: "silent upgrade gets 504 after the response timeout",
+      run: withCleanup(async (cleanup) => {
+        // The app reads the handshake and never responds.
+        const upstream = await startRawUpstream(cleanup, () => undefined);
+        const proxy = startProxy(cleanup, upstream, { responseTimeoutMs: 300 });
+
+        const started = performance.now();
+        const response = await rawRequest(proxy.port, upgradeRequestLines("/"));
+        const elapsedMs = performance.now() - started;
+
+        assert.equal(response.status, 504);
+        assert.equal(response.body, "Gateway Timeout\n");
+        assert.ok(elapsedMs >= 300, `answered after ${Math.round(elapsedMs)} ms`);
+        assert.deepEqual(proxy.rejections, []);
+        await settle();
+        assert.deepEqual(proxy.ends, [504]);
+      }),
+    },
+    {
+      name: "upgrade to a silent address rejects in time",
+      timeoutMs: 20_000,
+      run: withCleanup(async (cleanup) => {
+        const port = await blackholedPort(cleanup);
+        const proxy = startProxy(cleanup, { hostname: loopback, port }, { connectTimeoutMs: 300 });
+
+        const started = performance.now();
+        const response = await rawRequest(proxy.port, upgradeRequestLines("/"));
+        const elapsedMs = performance.now() - started;
+
+        assert.equal(response.status, 503);
+        assert.equal(proxy.rejections.length, 1);
+        assert.ok(proxy.rejections[0] instanceof UpstreamConnectError, String(proxy.rejections[0]));
+        assert.ok(elapsedMs < 2_000, `rejected after ${Math.round(elapsedMs)} ms`);
         assert.deepEqual(proxy.ends, []);
       }),
     },
