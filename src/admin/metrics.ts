@@ -9,17 +9,13 @@
 import type { CertificateOrderResult, Observer, PauseResult, WakeResult } from "../observe.ts";
 import type { StatusReport, VmState } from "../status.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
+import { Counter, Gauge, Histogram, type Metric, Registry } from "./prometheus.ts";
 import {
-  Counter,
   formatLabels,
-  Gauge,
-  Histogram,
   HistogramCounts,
-  type Metric,
-  Registry,
   sampleLine,
   writeHistogramSeries,
-} from "./prometheus.ts";
+} from "./prometheus-text.ts";
 
 /** Label value for requests that matched no app, such as an unknown Host. */
 export const unmatchedApp = "unmatched";
