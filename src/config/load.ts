@@ -1,10 +1,13 @@
 /** Loading relight.yaml from disk, and a `Config` with every default for code that builds its own. */
-import { readFile } from "node:fs/promises";
 import process from "node:process";
+import { FileTooLargeError, formatLimit, readTextFile } from "../read-limited.ts";
 import type { Environment } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { type LocatedConfig, parseConfig, parseLocatedConfig } from "./parse.ts";
 import type { Config } from "./types.ts";
+
+/** Largest config file read, in bytes: 1 MiB, far above any real config. */
+export const maxConfigBytes = 1024 * 1024;
 
 /**
  * Reads and validates a config file. `path` is taken relative to the working
@@ -22,10 +25,14 @@ export async function loadLocatedConfig(
 ): Promise<LocatedConfig> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readTextFile(path, maxConfigBytes);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT"
+    const reason = error instanceof FileTooLargeError
+      ? `config file is larger than ${
+        formatLimit(maxConfigBytes)
+      } (check that it is the right file)`
+      : code === "ENOENT"
       ? "config file not found (pass --config FILE to use another file)"
       : code === "EISDIR"
       ? "is a directory, not a config file"

@@ -1,5 +1,5 @@
 /** Reading `slicer.token_file`, at load time and again on every reload. */
-import { readFileSync } from "node:fs";
+import { FileTooLargeError, formatLimit, readTextFileSync } from "../read-limited.ts";
 import * as v from "valibot";
 import type { Problem } from "./document.ts";
 import { isTokenText, path, type SchemaContext, TOKEN_TEXT_MESSAGE } from "./fields.ts";
@@ -42,12 +42,22 @@ export function readSlicerToken(data: unknown, context: SchemaContext): SlicerTo
   return { token: read.token, tokenFile, problems: [] };
 }
 
+/** Largest token file read, in bytes. */
+const maxTokenFileBytes = 64 * 1024;
+
 /** Reads a token file, dropping trailing newlines and rejecting text `isTokenText` rejects. */
 export function readTokenFile(path: string): { token: string } | { error: string } {
   let content: string;
   try {
-    content = readFileSync(path, "utf8");
+    content = readTextFileSync(path, maxTokenFileBytes);
   } catch (error) {
+    if (error instanceof FileTooLargeError) {
+      return {
+        error: `"${path}" is larger than ${
+          formatLimit(maxTokenFileBytes)
+        } (it must contain only the token)`,
+      };
+    }
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === "ENOENT"
       ? "file not found"

@@ -8,12 +8,12 @@
  * limits. Certificates live in the storage directory and are reused after a
  * restart. A certificate is renewed once a third of its lifetime is left.
  */
-import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import type * as AcmeClient from "acme-client";
 import type { AcmeConfig } from "../config/types.ts";
 import { getLogger } from "../log.ts";
 import { noopObserver, type Observer } from "../observe.ts";
+import { readTextFileSync } from "../read-limited.ts";
 import { parseCertificatePair } from "./certificate.ts";
 import { ChallengeResponder } from "./http.ts";
 import { AcmeStorage, isIssuableName } from "./storage.ts";
@@ -22,6 +22,9 @@ import type { CertificateStore } from "./store.ts";
 const log = getLogger("acme");
 
 const hourMs = 60 * 60 * 1000;
+
+/** Largest `ca_bundle` file read, in bytes: a system-wide bundle is about 200 KiB. */
+const maxCaBundleBytes = 16 * 1024 * 1024;
 
 let acmeModule: Promise<typeof AcmeClient> | undefined;
 
@@ -282,7 +285,9 @@ export class AcmeManager {
     // acme-client sends every request through one shared axios instance.
     acme.axios.defaults.timeout = 30_000;
     if (config.caBundle !== undefined) {
-      acme.axios.defaults.httpsAgent = new Agent({ ca: readFileSync(config.caBundle, "utf8") });
+      acme.axios.defaults.httpsAgent = new Agent({
+        ca: readTextFileSync(config.caBundle, maxCaBundleBytes),
+      });
     }
 
     let accountKey = this.#storage.readAccountKey();

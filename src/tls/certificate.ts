@@ -3,7 +3,7 @@
  * validity window, and a check that the key belongs to the certificate.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { FileTooLargeError, readTextFileSync } from "../read-limited.ts";
 
 /** A parsed certificate chain with its private key, ready to serve. */
 export interface LoadedCertificate {
@@ -88,12 +88,19 @@ export function parseCertificatePair(
   };
 }
 
+/** Largest certificate or key file read, in bytes: any real chain is far smaller than 1 MiB. */
+const maxPemBytes = 1024 * 1024;
+
 function readPem(path: string, what: string): string {
   try {
-    return readFileSync(path, "utf8");
+    return readTextFileSync(path, maxPemBytes);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "file not found" : (error as Error).message;
+    const reason = error instanceof FileTooLargeError
+      ? "larger than 1 MiB, so not a certificate or key file"
+      : code === "ENOENT"
+      ? "file not found"
+      : (error as Error).message;
     throw new CertificateError(`${what} ${path}: ${reason}`);
   }
 }

@@ -189,6 +189,12 @@ const cases: ErrorCase[] = [
       'relight.yaml:3:15: slicer.token_file: "/nonexistent/relight/token" could not be read (file not found)',
   },
   {
+    name: "endless token file",
+    yaml: "slicer:\n  url: /s.sock\n  token_file: /dev/zero\n",
+    error:
+      'relight.yaml:3:15: slicer.token_file: "/dev/zero" is larger than 64 KiB (it must contain only the token)',
+  },
+  {
     name: "numeric token not shown",
     yaml: "slicer:\n  url: /s.sock\n  token: 918273645\n",
     error:

@@ -318,6 +318,23 @@ describe("loadConfig", () => {
     ]);
   });
 
+  test("endless file is cut at 1 MiB", async () => {
+    const error = await loadConfig("/dev/zero", {}).catch((caught: unknown) => caught);
+    assert.ok(error instanceof ConfigError);
+    assert.deepEqual((error as ConfigError).messages, [
+      "/dev/zero: config file is larger than 1 MiB (check that it is the right file)",
+    ]);
+  });
+
+  test("file of 1 MiB plus one byte", async () => {
+    const path = join(dir, "large.yaml");
+    writeFileSync(path, `slicer:\n  url: /s.sock\n#${"x".repeat(1024 * 1024)}\n`);
+    const error = await loadConfig(path, {}).catch((caught: unknown) => caught);
+    assert.deepEqual((error as ConfigError).messages, [
+      `${path}: config file is larger than 1 MiB (check that it is the right file)`,
+    ]);
+  });
+
   test("names the file as given", async () => {
     const path = join(dir, "named.yaml");
     writeFileSync(path, "slicer:\n  url: /s.sock\nlisten: 1\n");

@@ -43,6 +43,15 @@ describe("checkTlsConfig", () => {
     ]);
   });
 
+  test("endless key file is an error", () => {
+    const result = checkTlsConfig(
+      tlsConfig([{ certFile: wildcard.certFile, keyFile: "/dev/zero" }]),
+    );
+    expect(result.errors).toEqual([
+      "tls.certificates[0]: key /dev/zero: larger than 1 MiB, so not a certificate or key file",
+    ]);
+  });
+
   test("unparsable certificate is an error", () => {
     const garbage = join(dir.path, "garbage.crt");
     writeFileSync(garbage, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
