@@ -2,7 +2,12 @@
 /** Entry point of the `relight` binary; see `relight --help`. */
 import process from "node:process";
 import { setTimeout } from "node:timers";
-import { main } from "./cli/main.ts";
+import { holdHangups } from "./cli/hangup.ts";
+
+// Before the rest of Relight loads, which takes about 100 ms, so that an
+// early SIGHUP does not end the process.
+holdHangups();
+const { main } = await import("./cli/main.ts");
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

@@ -89,6 +89,8 @@ export const stopSignalRepeatWindowMs = 1000;
 export interface SignalOptions {
   /** Default `stopSignalRepeatWindowMs`. */
   repeatWindowMs?: number;
+  /** Handles a SIGHUP that came before the handlers were installed, once they are. */
+  pendingHangup?: boolean;
 }
 
 /**
@@ -139,6 +141,7 @@ export function installSignalHandlers(
     runtime.onSignal("SIGTERM", onStop("SIGTERM")),
     runtime.onSignal("SIGINT", onStop("SIGINT")),
   ];
+  if (options.pendingHangup === true) onHangup();
   return () => {
     for (const remove of removers) remove();
   };

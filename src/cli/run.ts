@@ -8,6 +8,7 @@ import { ConfigError, loadLocatedConfig, type LocatedConfig } from "../config/in
 import { startRelight } from "../relight.ts";
 import { CertificateError } from "../tls/index.ts";
 import { withPosition } from "./check.ts";
+import { takeHangup } from "./hangup.ts";
 import { type CommandOutput, ExitCode } from "./io.ts";
 
 /**
@@ -22,6 +23,8 @@ export async function runCommand(
   output: CommandOutput,
   env: Record<string, string | undefined>,
 ): Promise<number> {
+  // A SIGHUP before the config is read needs no reload.
+  takeHangup();
   let located: LocatedConfig;
   try {
     located = await loadLocatedConfig(configPath, env);
@@ -57,7 +60,7 @@ export async function runCommand(
       resolveExit(ExitCode.ok);
     },
     forceExit: () => process.exit(ExitCode.failure),
-  });
+  }, { pendingHangup: takeHangup() });
 
   try {
     await starting;

@@ -14,8 +14,8 @@ import type { CaseGroup } from "../support/cases.ts";
 let directory = "";
 const children: ChildProcess[] = [];
 
-function spawnSignalChild(env: Record<string, string> = {}) {
-  const script = new URL("./signal-child.ts", import.meta.url).pathname;
+function spawnSignalChild(env: Record<string, string> = {}, file = "./signal-child.ts") {
+  const script = new URL(file, import.meta.url).pathname;
   const args = runtime.name === "deno" ? ["run", "-A", script] : [script];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
@@ -148,6 +148,32 @@ export const lifecycleCases: CaseGroup = {
         await waitFor("shutdown SIGTERM");
 
         assert.equal(await exited, 0);
+      },
+    },
+    {
+      name: "pending SIGHUP reloads at install",
+      async run() {
+        const { waitFor, output, signal, exited } = spawnSignalChild({ PENDING_HANGUP: "1" });
+        await waitFor("ready");
+
+        assert.equal(output(), "reload 1\nready\n");
+        signal("SIGKILL");
+        await exited;
+      },
+    },
+    {
+      name: "early SIGHUP handler notes signals",
+      async run() {
+        const { signal, waitFor, exited, output } = spawnSignalChild({}, "./hangup-child.ts");
+        await waitFor("held");
+        signal("SIGHUP");
+        await waitFor("hangup 1");
+        signal("SIGHUP");
+        await waitFor("hangup 2");
+        signal("SIGTERM");
+
+        assert.notEqual(await exited, 0);
+        assert.equal(output(), "held\nhangup 1\nhangup 2\n");
       },
     },
     {

@@ -24,7 +24,10 @@ installSignalHandlers({
     process.stdout.write("forced\n");
     process.exit(1);
   },
-}, repeatWindow === undefined ? {} : { repeatWindowMs: Number(repeatWindow) });
+}, {
+  ...(repeatWindow === undefined ? {} : { repeatWindowMs: Number(repeatWindow) }),
+  pendingHangup: process.env["PENDING_HANGUP"] === "1",
+});
 
 // Keeps the event loop alive until a signal ends the process.
 setInterval(() => {}, 60_000);

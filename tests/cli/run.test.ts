@@ -76,6 +76,24 @@ describe("relight run", () => {
     expect(relight.stderr).toContain('msg="relight stopped"');
   });
 
+  test("SIGHUPs during the start leave it running", async () => {
+    const path = dir.write("early.yaml", configText("127.0.0.1:0"));
+    const relight = new RelightProcess(["--config", path]);
+    // Before any JavaScript runs, about 10 ms after the spawn, SIGHUP still
+    // ends the process. From then on it must not, up to "relight started".
+    await Bun.sleep(60);
+    const hangups = setInterval(() => relight.signal("SIGHUP"), 5);
+    try {
+      await relight.waitFor('msg="relight started"');
+    } finally {
+      clearInterval(hangups);
+    }
+
+    expect(relight.child.signalCode).toBeNull();
+    relight.signal("SIGTERM");
+    expect(await relight.exited).toBe(0);
+  });
+
   test("SIGINT exits 0", async () => {
     const path = dir.write("sigint.yaml", configText("127.0.0.1:0"));
     const relight = new RelightProcess(["--config", path]);
