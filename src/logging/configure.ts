@@ -14,7 +14,9 @@ import {
 } from "@logtape/logtape";
 import process from "node:process";
 import type { LogConfig } from "../config/types.ts";
+import { getLogger } from "../log.ts";
 import { accessLogCategory, accessLogChanged } from "./access.ts";
+import { LineWriter } from "./line-writer.ts";
 import { redactRecord, redactText } from "./redact.ts";
 import { createRepeatFilter, type RepeatFilter } from "./repeats.ts";
 
@@ -54,8 +56,31 @@ function selectFormatter(format: LogConfig["format"]): TextFormatter {
   return getLogfmtFormatter();
 }
 
+const log = getLogger("logging");
+
+/** The writer of every log line that goes to stderr, made on first use. */
+let stderrLines: LineWriter | undefined;
+
 function writeToStderr(line: string): void {
-  process.stderr.write(line);
+  if (stderrLines === undefined) {
+    // A reader that went away (EPIPE) makes stderr emit an error, which
+    // without a listener would end the process. The lines then go nowhere.
+    process.stderr.on("error", () => undefined);
+    stderrLines = new LineWriter(process.stderr, {
+      onResume: (dropped) =>
+        queueMicrotask(() => log.warning("log lines dropped", { count: dropped })),
+    });
+  }
+  stderrLines.write(line);
+}
+
+/**
+ * Resolves true once every log line written to stderr has left the
+ * process, or false after `timeoutMs`. Exiting earlier loses the lines that
+ * a slow reader has not taken yet.
+ */
+export function drainLogs(timeoutMs: number): Promise<boolean> {
+  return stderrLines?.drained(timeoutMs) ?? Promise.resolve(true);
 }
 
 /**

@@ -2,6 +2,7 @@ export { type AccessEntry, type FinishedExchange, logAccess, logExchange } from 
 export {
   configureLogging,
   defaultRepeatIntervalMs,
+  drainLogs,
   type LoggingHandle,
   type LoggingOptions,
 } from "./configure.ts";

@@ -1,8 +1,11 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { runtime } from "../../src/runtime/index.ts";
+import { probeTcp } from "../../src/vm/probe.ts";
 import { TempDir } from "./support.ts";
 
 const MAIN = join(import.meta.dir, "../../src/main.ts");
@@ -52,6 +55,26 @@ class RelightProcess {
   }
 }
 
+/** Returns a loopback port that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once a TCP connection to `port` opens, failing after 10 s. */
+async function waitForListener(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await probeTcp("127.0.0.1", port, 500))) {
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    await Bun.sleep(20);
+  }
+}
+
 function configText(listen: string): string {
   return `listen: ${listen}\nslicer:\n  url: ${dir.path}/slicer.sock\n`;
 }
@@ -93,6 +116,47 @@ describe("relight run", () => {
     relight.signal("SIGTERM");
     expect(await relight.exited).toBe(0);
   });
+
+  test("waits for a slow stderr reader at exit", async () => {
+    const port = await freePort();
+    const text = `${configText(`127.0.0.1:${port}`)}log:\n  access: true\n`;
+    const path = dir.write("slow-reader.yaml", text);
+    const out = join(dir.path, "slow-reader.log");
+    const pidFile = join(dir.path, "slow-reader.pid");
+    // The reader starts 3 s late, so Relight's last lines wait in memory
+    // behind a full pipe when SIGTERM comes.
+    const shell = spawn("sh", [
+      "-c",
+      `("$0" "$1" --config "$2" & echo $! > "$3"; wait) 2>&1 | (sleep 3; cat > "$4")`,
+      process.execPath,
+      MAIN,
+      path,
+      pidFile,
+      out,
+    ], { cwd: dir.path, env: { PATH: process.env["PATH"] ?? "", HOME: dir.path } });
+    children.push(shell);
+    const shellExited = new Promise((resolve) => shell.on("exit", resolve));
+
+    await waitForListener(port);
+    const requests = 2_000;
+    for (let sent = 0; sent < requests; sent += 100) {
+      await Promise.all(
+        Array.from(
+          { length: 100 },
+          () =>
+            fetch(`http://127.0.0.1:${port}/`, { headers: { host: "nowhere.test" } })
+              .then((response) => response.arrayBuffer()),
+        ),
+      );
+    }
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+    await shellExited;
+
+    const log = readFileSync(out, "utf8");
+    expect(log.split("\n").filter((line) => line.includes("logger=relight.access")).length)
+      .toBe(requests);
+    expect(log).toContain('msg="relight stopped"');
+  }, 20_000);
 
   test("SIGINT exits 0", async () => {
     const path = dir.write("sigint.yaml", configText("127.0.0.1:0"));

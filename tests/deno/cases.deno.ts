@@ -11,6 +11,7 @@ import { registerDenoCases } from "../support/deno-cases.ts";
 import { accessCases } from "../admin/access.cases.ts";
 import { healthCases } from "../admin/health.cases.ts";
 import { lifecycleCases } from "../admin/lifecycle.cases.ts";
+import { lineWriterCases } from "../admin/line-writer.cases.ts";
 import { loggingCases } from "../admin/logging.cases.ts";
 import { metricsCases } from "../admin/metrics.cases.ts";
 import { operationsCases } from "../admin/operations.cases.ts";
@@ -64,6 +65,7 @@ const groups = [
   accessCases,
   healthCases,
   lifecycleCases,
+  lineWriterCases,
   loggingCases,
   metricsCases,
   operationsCases,

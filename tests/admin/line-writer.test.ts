@@ -1,0 +1,4 @@
+import { registerBunCases } from "../support/bun-cases.ts";
+import { lineWriterCases } from "./line-writer.cases.ts";
+
+registerBunCases(lineWriterCases);
