@@ -3,8 +3,8 @@
  * endless file such as /dev/zero, or a huge file named by mistake, then
  * fails with a clear error instead of filling memory while the read goes on.
  */
-import { closeSync, openSync, readSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, openSync, readSync, type Stats, statSync } from "node:fs";
+import { open, stat } from "node:fs/promises";
 
 /** Bytes read per call. */
 const readSize = 64 * 1024;
@@ -19,17 +19,36 @@ export class FileTooLargeError extends Error {
   }
 }
 
+/**
+ * Raised for a FIFO, socket or device. Opening a FIFO that no process writes
+ * to waits forever, and a device such as /dev/zero never ends.
+ */
+export class NotRegularFileError extends Error {
+  override name = "NotRegularFileError";
+
+  constructor(readonly path: string) {
+    super(`"${path}" is not a regular file`);
+  }
+}
+
+/** Throws `NotRegularFileError` unless `stats` is a regular file or a directory. */
+function checkType(path: string, stats: Stats): void {
+  // A directory fails on read with EISDIR, which callers report in their own words.
+  if (!stats.isFile() && !stats.isDirectory()) throw new NotRegularFileError(path);
+}
+
 /** Formats a byte limit as KiB or MiB, such as "1 MiB". */
 export function formatLimit(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
 }
 
 /**
- * Reads `path` as UTF-8 text. Throws `FileTooLargeError` once more than
- * `maxBytes` were read, and the file system's errors (`ENOENT`, `EISDIR`) as
- * they are.
+ * Reads `path` as UTF-8 text. Throws `NotRegularFileError` for a FIFO,
+ * socket or device, `FileTooLargeError` once more than `maxBytes` were read,
+ * and the file system's errors (`ENOENT`, `EISDIR`) as they are.
  */
 export function readTextFileSync(path: string, maxBytes: number): string {
+  checkType(path, statSync(path));
   const fd = openSync(path, "r");
   try {
     const chunks: Buffer[] = [];
@@ -50,6 +69,7 @@ export function readTextFileSync(path: string, maxBytes: number): string {
 
 /** Reads `path` as `readTextFileSync` does, without blocking the event loop. */
 export async function readTextFile(path: string, maxBytes: number): Promise<string> {
+  checkType(path, await stat(path));
   const handle = await open(path, "r");
   try {
     const chunks: Buffer[] = [];

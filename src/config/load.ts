@@ -1,6 +1,11 @@
 /** Loading relight.yaml from disk, and a `Config` with every default for code that builds its own. */
 import process from "node:process";
-import { FileTooLargeError, formatLimit, readTextFile } from "../read-limited.ts";
+import {
+  FileTooLargeError,
+  formatLimit,
+  NotRegularFileError,
+  readTextFile,
+} from "../read-limited.ts";
 import type { Environment } from "./env.ts";
 import { ConfigError } from "./errors.ts";
 import { type LocatedConfig, parseConfig, parseLocatedConfig } from "./parse.ts";
@@ -32,6 +37,8 @@ export async function loadLocatedConfig(
       ? `config file is larger than ${
         formatLimit(maxConfigBytes)
       } (check that it is the right file)`
+      : error instanceof NotRegularFileError
+      ? "is not a regular file (a FIFO, socket or device cannot be a config file)"
       : code === "ENOENT"
       ? "config file not found (pass --config FILE to use another file)"
       : code === "EISDIR"

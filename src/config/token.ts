@@ -1,5 +1,10 @@
 /** Reading `slicer.token_file`, at load time and again on every reload. */
-import { FileTooLargeError, formatLimit, readTextFileSync } from "../read-limited.ts";
+import {
+  FileTooLargeError,
+  formatLimit,
+  NotRegularFileError,
+  readTextFileSync,
+} from "../read-limited.ts";
 import * as v from "valibot";
 import type { Problem } from "./document.ts";
 import { isTokenText, path, type SchemaContext, TOKEN_TEXT_MESSAGE } from "./fields.ts";
@@ -51,6 +56,9 @@ export function readTokenFile(path: string): { token: string } | { error: string
   try {
     content = readTextFileSync(path, maxTokenFileBytes);
   } catch (error) {
+    if (error instanceof NotRegularFileError) {
+      return { error: `"${path}" is not a regular file (it must contain only the token)` };
+    }
     if (error instanceof FileTooLargeError) {
       return {
         error: `"${path}" is larger than ${
@@ -61,6 +69,8 @@ export function readTokenFile(path: string): { token: string } | { error: string
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === "ENOENT"
       ? "file not found"
+      : code === "EISDIR"
+      ? "it is a directory"
       : code === "EACCES"
       ? "permission denied"
       : String(error);

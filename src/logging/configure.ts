@@ -26,8 +26,12 @@ export const defaultRepeatIntervalMs = 60_000;
 export interface LoggingOptions {
   /** Secret values replaced by `[REDACTED]` wherever they appear, such as the slicerd and admin tokens. */
   secrets?: readonly (string | undefined)[];
-  /** Receives each formatted line, newline included. Default: writes to stderr. */
-  write?: (line: string) => void;
+  /**
+   * Receives each formatted line, newline included, and whether it is an
+   * access or debug line that may be dropped behind a slow reader. Default:
+   * writes to stderr.
+   */
+  write?: (line: string, droppable: boolean) => void;
   /**
    * Interval in ms at which repeated warnings and errors are summarised.
    * Default 60 s; 0 turns the timer off, so only `flushRepeats()` logs counts.
@@ -56,22 +60,22 @@ function selectFormatter(format: LogConfig["format"]): TextFormatter {
   return getLogfmtFormatter();
 }
 
-const log = getLogger("logging");
+const logger = getLogger("logging");
 
 /** The writer of every log line that goes to stderr, made on first use. */
 let stderrLines: LineWriter | undefined;
 
-function writeToStderr(line: string): void {
+function writeToStderr(line: string, droppable: boolean): void {
   if (stderrLines === undefined) {
     // A reader that went away (EPIPE) makes stderr emit an error, which
     // without a listener would end the process. The lines then go nowhere.
     process.stderr.on("error", () => undefined);
     stderrLines = new LineWriter(process.stderr, {
       onResume: (dropped) =>
-        queueMicrotask(() => log.warning("log lines dropped", { count: dropped })),
+        queueMicrotask(() => logger.warning("log lines dropped", { count: dropped })),
     });
   }
-  stderrLines.write(line);
+  stderrLines.write(line, droppable);
 }
 
 /**
@@ -98,7 +102,10 @@ export function configureLogging(log: LogConfig, options: LoggingOptions = {}): 
 
   const sink = (record: LogRecord) => {
     const line = formatter(redactRecord(record, secrets));
-    write(redactText(line, secrets));
+    // Only the access log and debug lines come once per request, so only
+    // they are dropped behind a stalled reader.
+    const droppable = record.level === "debug" || record.category[1] === accessLogCategory[1];
+    write(redactText(line, secrets), droppable);
   };
 
   configureSync({
@@ -122,6 +129,9 @@ export function configureLogging(log: LogConfig, options: LoggingOptions = {}): 
   return {
     flushRepeats: () => repeats.flush(),
     close() {
+      // Reported now, because after the reset no record reaches the sink.
+      const dropped = stderrLines?.takeDropped() ?? 0;
+      if (dropped > 0) logger.warning("log lines dropped", { count: dropped });
       repeats.close();
       if (current === repeats) current = undefined;
       resetSync();

@@ -3,7 +3,7 @@
  * validity window, and a check that the key belongs to the certificate.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { FileTooLargeError, readTextFileSync } from "../read-limited.ts";
+import { FileTooLargeError, NotRegularFileError, readTextFileSync } from "../read-limited.ts";
 
 /** A parsed certificate chain with its private key, ready to serve. */
 export interface LoadedCertificate {
@@ -98,6 +98,8 @@ function readPem(path: string, what: string): string {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = error instanceof FileTooLargeError
       ? "larger than 1 MiB, so not a certificate or key file"
+      : error instanceof NotRegularFileError
+      ? "not a regular file"
       : code === "ENOENT"
       ? "file not found"
       : (error as Error).message;

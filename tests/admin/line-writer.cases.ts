@@ -76,6 +76,29 @@ export const lineWriterCases: CaseGroup = {
       },
     },
     {
+      name: "other lines pass the limit",
+      async run() {
+        const stream = new StalledStream();
+        const writer = new LineWriter(stream, { maxPendingLines: 2 });
+        for (const line of lines(3)) writer.write(line);
+        writer.write("relight stopped\n", false);
+
+        assert.equal(writer.pending, 3);
+        await stream.release();
+        assert.deepEqual(stream.taken, [...lines(2), "relight stopped\n"]);
+      },
+    },
+    {
+      name: "takeDropped returns and clears",
+      run() {
+        const writer = new LineWriter(new StalledStream(), { maxPendingLines: 1 });
+        for (const line of lines(4)) writer.write(line);
+
+        assert.equal(writer.takeDropped(), 3);
+        assert.equal(writer.takeDropped(), 0);
+      },
+    },
+    {
       name: "drained waits for the stream",
       async run() {
         const stream = new StalledStream();

@@ -189,10 +189,15 @@ const cases: ErrorCase[] = [
       'relight.yaml:3:15: slicer.token_file: "/nonexistent/relight/token" could not be read (file not found)',
   },
   {
-    name: "endless token file",
+    name: "device as token file",
     yaml: "slicer:\n  url: /s.sock\n  token_file: /dev/zero\n",
     error:
-      'relight.yaml:3:15: slicer.token_file: "/dev/zero" is larger than 64 KiB (it must contain only the token)',
+      'relight.yaml:3:15: slicer.token_file: "/dev/zero" is not a regular file (it must contain only the token)',
+  },
+  {
+    name: "directory as token file",
+    yaml: "slicer:\n  url: /s.sock\n  token_file: /\n",
+    error: 'relight.yaml:3:15: slicer.token_file: "/" could not be read (it is a directory)',
   },
   {
     name: "numeric token not shown",

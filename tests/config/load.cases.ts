@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -318,11 +319,20 @@ describe("loadConfig", () => {
     ]);
   });
 
-  test("endless file is cut at 1 MiB", async () => {
+  test("device is not read", async () => {
     const error = await loadConfig("/dev/zero", {}).catch((caught: unknown) => caught);
     assert.ok(error instanceof ConfigError);
     assert.deepEqual((error as ConfigError).messages, [
-      "/dev/zero: config file is larger than 1 MiB (check that it is the right file)",
+      "/dev/zero: is not a regular file (a FIFO, socket or device cannot be a config file)",
+    ]);
+  });
+
+  test("FIFO without a writer is not opened", async () => {
+    const path = join(dir, "config.fifo");
+    execFileSync("mkfifo", [path]);
+    const error = await loadConfig(path, {}).catch((caught: unknown) => caught);
+    assert.deepEqual((error as ConfigError).messages, [
+      `${path}: is not a regular file (a FIFO, socket or device cannot be a config file)`,
     ]);
   });
 

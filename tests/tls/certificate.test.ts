@@ -43,12 +43,12 @@ describe("checkTlsConfig", () => {
     ]);
   });
 
-  test("endless key file is an error", () => {
+  test("device as key file is an error", () => {
     const result = checkTlsConfig(
       tlsConfig([{ certFile: wildcard.certFile, keyFile: "/dev/zero" }]),
     );
     expect(result.errors).toEqual([
-      "tls.certificates[0]: key /dev/zero: larger than 1 MiB, so not a certificate or key file",
+      "tls.certificates[0]: key /dev/zero: not a regular file",
     ]);
   });
 
