@@ -83,3 +83,22 @@ export class OverdueSweep<T extends Watched> {
     }
   }
 }
+
+/**
+ * Returns a function that gives the sweep for a deadline of `afterMs`, made
+ * on first use, so that requests with the same deadline share one timer. A
+ * listener's options rarely change, so few deadlines are ever in use.
+ */
+export function sweepsByDeadline<T extends Watched>(
+  onOverdue: (entry: T, afterMs: number) => void,
+): (afterMs: number) => OverdueSweep<T> {
+  const sweeps = new Map<number, OverdueSweep<T>>();
+  return (afterMs) => {
+    let sweep = sweeps.get(afterMs);
+    if (sweep === undefined) {
+      sweep = new OverdueSweep<T>(afterMs, (entry) => onOverdue(entry, afterMs));
+      sweeps.set(afterMs, sweep);
+    }
+    return sweep;
+  };
+}

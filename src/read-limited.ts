@@ -42,6 +42,26 @@ export function formatLimit(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
 }
 
+/** Chunks of one file read so far, failing once they pass the limit. */
+class LimitedText {
+  readonly #chunks: Buffer[] = [];
+  #total = 0;
+
+  constructor(readonly path: string, readonly maxBytes: number) {}
+
+  /** Keeps the first `read` bytes of `chunk`; throws `FileTooLargeError` past the limit. */
+  keep(chunk: Buffer, read: number): void {
+    this.#total += read;
+    if (this.#total > this.maxBytes) throw new FileTooLargeError(this.path, this.maxBytes);
+    this.#chunks.push(chunk.subarray(0, read));
+  }
+
+  /** Returns the bytes kept so far, decoded as UTF-8. */
+  text(): string {
+    return Buffer.concat(this.#chunks, this.#total).toString("utf8");
+  }
+}
+
 /**
  * Reads `path` as UTF-8 text. Throws `NotRegularFileError` for a FIFO,
  * socket or device, `FileTooLargeError` once more than `maxBytes` were read,
@@ -51,17 +71,13 @@ export function readTextFileSync(path: string, maxBytes: number): string {
   checkType(path, statSync(path));
   const fd = openSync(path, "r");
   try {
-    const chunks: Buffer[] = [];
-    let total = 0;
+    const text = new LimitedText(path, maxBytes);
     for (;;) {
       const chunk = Buffer.allocUnsafe(readSize);
       const read = readSync(fd, chunk, 0, readSize, null);
-      if (read === 0) break;
-      total += read;
-      if (total > maxBytes) throw new FileTooLargeError(path, maxBytes);
-      chunks.push(chunk.subarray(0, read));
+      if (read === 0) return text.text();
+      text.keep(chunk, read);
     }
-    return Buffer.concat(chunks, total).toString("utf8");
   } finally {
     closeSync(fd);
   }
@@ -72,17 +88,13 @@ export async function readTextFile(path: string, maxBytes: number): Promise<stri
   checkType(path, await stat(path));
   const handle = await open(path, "r");
   try {
-    const chunks: Buffer[] = [];
-    let total = 0;
+    const text = new LimitedText(path, maxBytes);
     for (;;) {
       const chunk = Buffer.allocUnsafe(readSize);
       const { bytesRead } = await handle.read(chunk, 0, readSize, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw new FileTooLargeError(path, maxBytes);
-      chunks.push(chunk.subarray(0, bytesRead));
+      if (bytesRead === 0) return text.text();
+      text.keep(chunk, bytesRead);
     }
-    return Buffer.concat(chunks, total).toString("utf8");
   } finally {
     await handle.close();
   }

@@ -7,7 +7,7 @@
  */
 import type { UpstreamRequest } from "../runtime/index.ts";
 import { probeTcp } from "../vm/probe.ts";
-import { OverdueSweep, type Watched } from "../overdue.ts";
+import { type OverdueSweep, sweepsByDeadline, type Watched } from "../overdue.ts";
 import type { Upstream } from "./types.ts";
 
 /** Default for `ProxyOptions.connectTimeoutMs`: 5 s. */
@@ -50,8 +50,9 @@ class PendingConnect implements ConnectWatch, Watched {
   }
 }
 
-/** One sweep per connect timeout in use; a listener's options rarely change. */
-const sweeps = new Map<number, OverdueSweep<PendingConnect>>();
+const connectSweepFor = sweepsByDeadline<PendingConnect>(
+  (entry, timeoutMs) => void entry.check(timeoutMs),
+);
 
 /**
  * Checks the upstream when `request` has had no response headers for
@@ -65,12 +66,7 @@ export function watchConnect(
   timeoutMs: number,
   request: UpstreamRequest,
 ): ConnectWatch {
-  let sweep = sweeps.get(timeoutMs);
-  if (sweep === undefined) {
-    sweep = new OverdueSweep<PendingConnect>(timeoutMs, (entry) => void entry.check(timeoutMs));
-    sweeps.set(timeoutMs, sweep);
-  }
-
+  const sweep = connectSweepFor(timeoutMs);
   const watch = new PendingConnect(upstream, request, sweep);
   sweep.add(watch);
   return watch;

@@ -4,7 +4,7 @@ import { runtime } from "../runtime/index.ts";
 import type { RequestContext, UpstreamRequest } from "../runtime/index.ts";
 import { defaultConnectTimeoutMs, watchConnect } from "./connect.ts";
 import { cleanResponseFields, upstreamRequestHeaders } from "./headers.ts";
-import { OverdueSweep, type Watched } from "../overdue.ts";
+import { type OverdueSweep, sweepsByDeadline, type Watched } from "../overdue.ts";
 import {
   badGateway,
   clientClosedRequest,
@@ -127,17 +127,7 @@ class ProxiedRequest implements UpstreamRequest, Watched {
   }
 }
 
-/** One sweep per response timeout in use; a listener's options rarely change. */
-const responseSweeps = new Map<number, OverdueSweep<ProxiedRequest>>();
-
-function responseSweepFor(timeoutMs: number): OverdueSweep<ProxiedRequest> {
-  let sweep = responseSweeps.get(timeoutMs);
-  if (sweep === undefined) {
-    sweep = new OverdueSweep<ProxiedRequest>(timeoutMs, (request) => request.timeOut());
-    responseSweeps.set(timeoutMs, sweep);
-  }
-  return sweep;
-}
+const responseSweepFor = sweepsByDeadline<ProxiedRequest>((request) => request.timeOut());
 
 export async function proxyHttp(
   request: Request,
