@@ -3,7 +3,7 @@
  * A pipe to a stalled reader (a stuck journald or `tee`) takes nothing, and
  * the runtime keeps every line written to it in memory. Under access logging
  * at 17,000 requests per second, Relight grew by about 130 MB per 15 s that
- * way. The writer holds at most `maxPendingLines` unwritten lines and drops
+ * way. The writer keeps at most `maxPendingLines` unwritten lines and drops
  * later droppable ones, reporting how many once the stream catches up.
  */
 

@@ -28,7 +28,7 @@ export interface ProxyOptions {
   connectTimeoutMs?: number;
   /**
    * Time in ms a request may wait for the response head once it was sent
-   * whole, body included, and a WebSocket upgrade for the app's answer. Past
+   * whole, body included, and a WebSocket upgrade for the app's response. Past
    * it, the request ends and the client gets a 504. For HTTP the check runs a
    * quarter of this time apart, so a request ends between this time and 1.25
    * times it. Default: no limit.

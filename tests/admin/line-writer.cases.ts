@@ -10,7 +10,7 @@ import type { CaseGroup } from "../support/cases.ts";
 
 /** A Writable that keeps every chunk until `release` lets it through. */
 class StalledStream extends Writable {
-  readonly taken: string[] = [];
+  readonly written: string[] = [];
   #held: (() => void)[] = [];
 
   constructor() {
@@ -20,7 +20,7 @@ class StalledStream extends Writable {
 
   override _write(chunk: string, _encoding: string, callback: () => void): void {
     this.#held.push(() => {
-      this.taken.push(chunk);
+      this.written.push(chunk);
       callback();
     });
   }
@@ -56,7 +56,7 @@ export const lineWriterCases: CaseGroup = {
         assert.equal(writer.pending, 4);
 
         await stream.release();
-        assert.deepEqual(stream.taken, lines(4));
+        assert.deepEqual(stream.written, lines(4));
         assert.equal(writer.pending, 0);
         assert.deepEqual(resumed, [6]);
       },
@@ -72,7 +72,7 @@ export const lineWriterCases: CaseGroup = {
         for (const line of lines(2, 5)) writer.write(line);
         await stream.release();
 
-        assert.deepEqual(stream.taken, [...lines(2), ...lines(2, 5)]);
+        assert.deepEqual(stream.written, [...lines(2), ...lines(2, 5)]);
       },
     },
     {
@@ -85,7 +85,7 @@ export const lineWriterCases: CaseGroup = {
 
         assert.equal(writer.pending, 3);
         await stream.release();
-        assert.deepEqual(stream.taken, [...lines(2), "relight stopped\n"]);
+        assert.deepEqual(stream.written, [...lines(2), "relight stopped\n"]);
       },
     },
     {
